@@ -1,0 +1,59 @@
+// The PmDevice contract (DESIGN.md section 3): the only way the region system touches PM.
+// Reads are plain byte access; every store goes through write(); durability is reached only
+// by flush() (cache lines towards the persistence domain) followed by fence() (orders and
+// completes prior flushes). persist() = flush + fence. The device knows nothing of regions.
+
+export const CACHE_LINE_BYTES = 64;
+export const ATOMIC_UNIT_BYTES = 8; // only aligned 8-byte stores are failure-atomic
+
+export class DeviceCounters {
+  linesFlushed = 0;
+  fences = 0;
+  bytesWritten = 0;
+
+  reset(): void {
+    this.linesFlushed = 0;
+    this.fences = 0;
+    this.bytesWritten = 0;
+  }
+
+  snapshot(): { linesFlushed: number; fences: number; bytesWritten: number } {
+    return { linesFlushed: this.linesFlushed, fences: this.fences, bytesWritten: this.bytesWritten };
+  }
+}
+
+export interface PmDevice {
+  /** Capacity in bytes; a multiple of 4096. */
+  readonly sizeBytes: number;
+  readonly counters: DeviceCounters;
+  /** A copy of `length` bytes at `offset`. */
+  read(offset: number, length: number): Uint8Array;
+  /**
+   * A zero-copy view of `length` bytes at `offset`, valid until the next write/resize/close.
+   * Callers must not store through it. The range must not cross a 4 KiB block boundary
+   * unless it starts block-aligned and is a whole number of blocks inside one mapping chunk.
+   */
+  view(offset: number, length: number): Uint8Array;
+  /** Store bytes (volatile until flushed and fenced). */
+  write(offset: number, bytes: Uint8Array): void;
+  /** Store zeros. */
+  fill(offset: number, length: number, value?: number): void;
+  /** Write back every cache line overlapping [offset, offset+length). */
+  flush(offset: number, length: number): void;
+  /** Order and complete all prior flushes. */
+  fence(): void;
+  /** flush + fence. */
+  persist(offset: number, length: number): void;
+  /** Grow the device to `sizeBytes` (new bytes read as zero). Invalidates views. */
+  resize(sizeBytes: number): void;
+  close(): void;
+}
+
+/** Checks the arguments every device method shares; throws RangeError naming the bad one. */
+export function checkRange(device: { sizeBytes: number }, offset: number, length: number, what: string): void {
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`${what}: offset ${offset} is not a non-negative integer`);
+  if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`${what}: length ${length} is not a non-negative integer`);
+  if (offset + length > device.sizeBytes) {
+    throw new RangeError(`${what}: range [${offset}, ${offset + length}) is outside the device of ${device.sizeBytes} bytes`);
+  }
+}
