@@ -1,0 +1,114 @@
+// A region-table slot: 512 bytes, 8 per slot block. Line 0 holds every field a pmsync or a
+// metadata operation changes, so most updates rewrite one 64-byte line.
+//
+//   offset size field
+//   0      4    state: 0 never used (the whole slot is zero), 1 live, 2 removed
+//   4      4    generation: raised each time the slot is reused, so (id, generation) is unique
+//   8      8    region size in bytes
+//   16     8    page-table root entry (entry format; 0 = every page a hole)
+//   24     1    page-table levels (1..4; 0 when the root is a hole)
+//   25     1    name length in bytes (1..255)
+//   26     2    zero
+//   28     4    CRC32C of the 512-byte slot with this field zero
+//   32     8    modification time, ms since the epoch (create, resize, rename, pmsync)
+//   40     8    epoch: number of the last completed pmsync (0 = never)
+//   48     4    permission bits (mode & 0o777)
+//   52     4    owner uid
+//   56     4    owner gid
+//   60     4    zero
+//   64     8    creation time, ms since the epoch
+//   72..127     zero
+//   128    255  name, UTF-8, zero-padded
+//   383..511    zero
+
+import { NAME_BYTES_MAX, SLOT_BYTES } from '../constants.js';
+import { crc32c } from '../util/crc32c.js';
+import { decodeEntry, encodeEntry, ENTRY_CORRUPT } from './entry.js';
+import { dataView, isZero, readU64, writeU64 } from './le.js';
+
+export const SLOT_STATE = { unused: 0, live: 1, removed: 2 } as const;
+const CRC_OFFSET = 28;
+const ROOT_OFFSET = 16;
+const NAME_OFFSET = 128;
+
+export interface Slot {
+  state: number;
+  generation: number;
+  sizeBytes: number;
+  /** Root block of the page table (0 = no page table yet). */
+  root: number;
+  levels: number;
+  name: string;
+  modifiedAt: number;
+  epoch: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  createdAt: number;
+}
+
+/** Encodes a slot stored at pool byte offset `position` (the root entry's check code depends on it). */
+export function encodeSlot(slot: Slot, position: number): Uint8Array {
+  const bytes = new Uint8Array(SLOT_BYTES);
+  if (slot.state === SLOT_STATE.unused) return bytes;
+  const view = dataView(bytes);
+  const name = new TextEncoder().encode(slot.name);
+  if (name.length > NAME_BYTES_MAX) throw new RangeError(`slot name of ${name.length} bytes exceeds ${NAME_BYTES_MAX}`);
+  view.setUint32(0, slot.state, true);
+  view.setUint32(4, slot.generation, true);
+  writeU64(view, 8, slot.sizeBytes);
+  const [lo, hi] = encodeEntry(slot.root, position + ROOT_OFFSET);
+  view.setUint32(ROOT_OFFSET, lo, true);
+  view.setUint32(ROOT_OFFSET + 4, hi, true);
+  bytes[24] = slot.levels;
+  bytes[25] = name.length;
+  writeU64(view, 32, slot.modifiedAt);
+  writeU64(view, 40, slot.epoch);
+  view.setUint32(48, slot.mode, true);
+  view.setUint32(52, slot.uid, true);
+  view.setUint32(56, slot.gid, true);
+  writeU64(view, 64, slot.createdAt);
+  bytes.set(name, NAME_OFFSET);
+  view.setUint32(CRC_OFFSET, slotChecksum(bytes), true);
+  return bytes;
+}
+
+function slotChecksum(bytes: Uint8Array): number {
+  const head = crc32c(bytes.subarray(0, CRC_OFFSET));
+  const zero = crc32c(new Uint8Array(4), head);
+  return crc32c(bytes.subarray(CRC_OFFSET + 4, SLOT_BYTES), zero);
+}
+
+export type SlotResult = { ok: true; slot: Slot } | { ok: false; message: string };
+
+export function decodeSlot(bytes: Uint8Array, position: number): SlotResult {
+  if (isZero(bytes)) return { ok: true, slot: emptySlot() };
+  const view = dataView(bytes);
+  if (view.getUint32(CRC_OFFSET, true) !== slotChecksum(bytes)) return { ok: false, message: 'slot checksum mismatch' };
+  const state = view.getUint32(0, true);
+  if (state !== SLOT_STATE.live && state !== SLOT_STATE.removed) return { ok: false, message: `slot state ${state} unknown` };
+  const root = decodeEntry(view.getUint32(ROOT_OFFSET, true), view.getUint32(ROOT_OFFSET + 4, true), position + ROOT_OFFSET);
+  if (root === ENTRY_CORRUPT) return { ok: false, message: 'slot root entry check code mismatch' };
+  const nameLength = bytes[25] ?? 0;
+  const slot: Slot = {
+    state,
+    generation: view.getUint32(4, true),
+    sizeBytes: readU64(view, 8),
+    root,
+    levels: bytes[24] ?? 0,
+    name: new TextDecoder('utf-8', { fatal: false }).decode(bytes.subarray(NAME_OFFSET, NAME_OFFSET + nameLength)),
+    modifiedAt: readU64(view, 32),
+    epoch: readU64(view, 40),
+    mode: view.getUint32(48, true),
+    uid: view.getUint32(52, true),
+    gid: view.getUint32(56, true),
+    createdAt: readU64(view, 64),
+  };
+  if (slot.sizeBytes < 0 || slot.epoch < 0 || slot.modifiedAt < 0 || slot.createdAt < 0) return { ok: false, message: 'slot field out of range' };
+  if (state === SLOT_STATE.live && (nameLength === 0 || slot.sizeBytes === 0)) return { ok: false, message: 'live slot without name or size' };
+  return { ok: true, slot };
+}
+
+export function emptySlot(): Slot {
+  return { state: SLOT_STATE.unused, generation: 0, sizeBytes: 0, root: 0, levels: 0, name: '', modifiedAt: 0, epoch: 0, mode: 0, uid: 0, gid: 0, createdAt: 0 };
+}

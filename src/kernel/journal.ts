@@ -1,0 +1,141 @@
+// The redo journal: how every update of the pool becomes durable and atomic.
+//
+// commit(tx):
+//   1. fresh blocks (copied pages, new page-table blocks) are flushed;
+//   2. the record (entries + checksum) is written into half (seq mod 2) and flushed;
+//   3. fence; the commit word is stored, flushed, fenced: the commit point;
+//   4. the entries are applied in place and flushed, without a fence: the next commit's
+//      first fence orders them before the half holding this record is reused (seq + 2);
+//   5. blocks the update stopped referencing return to the free map.
+// Two fences per commit whatever its size. Recovery replays the newest committed record
+// (only it can be unapplied), which is idempotent, so a crash during recovery is harmless.
+
+import { BLOCK_BYTES } from '../constants.js';
+import {
+  COMMIT_WORD_BYTES,
+  decodeRecord,
+  decodeRecordHeader,
+  encodeRecord,
+  type JournalRecord,
+  RECORD_HEADER_BYTES,
+  RECORD_HEADER_OFFSET,
+} from '../format/journal_record.js';
+import { dataView, writeU64 } from '../format/le.js';
+import type { PmDevice } from '../pm/device.js';
+import { assert } from '../util/assert.js';
+import type { Transaction } from './transaction.js';
+
+export class Journal {
+  private sequence: number; // of the newest committed record (0 = none)
+
+  constructor(
+    private readonly device: PmDevice,
+    private start: number,
+    private blocks: number,
+    newestSequence: number,
+  ) {
+    assert(blocks >= 2 && blocks % 2 === 0, 'journal: two equal halves');
+    this.sequence = newestSequence;
+  }
+
+  get startBlock(): number {
+    return this.start;
+  }
+  get blockCount(): number {
+    return this.blocks;
+  }
+  get newestSequence(): number {
+    return this.sequence;
+  }
+  get halfBytes(): number {
+    return (this.blocks / 2) * BLOCK_BYTES;
+  }
+
+  halfOffset(sequence: number): number {
+    return this.start * BLOCK_BYTES + (sequence % 2) * this.halfBytes;
+  }
+
+  /** Makes tx durable and atomic, then applies it; returns the record's sequence. */
+  commit(tx: Transaction): number {
+    const sequence = this.sequence + 1;
+    const record = encodeRecord({
+      kind: tx.kind,
+      sequence,
+      slot: tx.slot,
+      generation: tx.generation,
+      epoch: tx.epoch,
+      words: [...tx.words.values()],
+      ranges: tx.ranges,
+    });
+    assert(RECORD_HEADER_OFFSET + record.length <= this.halfBytes, `journal: record of ${record.length} bytes fits a half of ${this.halfBytes}`);
+    const half = this.halfOffset(sequence);
+    tx.flushFresh();
+    this.device.write(half + RECORD_HEADER_OFFSET, record);
+    this.device.flush(half + RECORD_HEADER_OFFSET, record.length);
+    this.device.fence();
+    this.device.write(half, commitWord(sequence));
+    this.device.persist(half, COMMIT_WORD_BYTES); // commit point
+    this.sequence = sequence;
+    this.apply(tx.words.values(), tx.ranges);
+    tx.finish();
+    return sequence;
+  }
+
+  private apply(words: Iterable<{ offset: number; lo: number; hi: number }>, ranges: readonly { offset: number; bytes: Uint8Array }[]): void {
+    const scratch = new Uint8Array(8);
+    const view = dataView(scratch);
+    for (const word of words) {
+      view.setUint32(0, word.lo, true);
+      view.setUint32(4, word.hi, true);
+      this.device.write(word.offset, scratch);
+      this.device.flush(word.offset, 8);
+    }
+    for (const range of ranges) {
+      this.device.write(range.offset, range.bytes);
+      this.device.flush(range.offset, range.bytes.length);
+    }
+  }
+
+  /** The newest committed record in either half, or null. */
+  newestCommitted(): JournalRecord | null {
+    let newest: JournalRecord | null = null;
+    for (const half of [0, 1]) {
+      const record = this.readHalf(this.start * BLOCK_BYTES + half * this.halfBytes);
+      if (record && (!newest || record.sequence > newest.sequence)) newest = record;
+    }
+    return newest;
+  }
+
+  private readHalf(offset: number): JournalRecord | null {
+    const header = this.device.read(offset + RECORD_HEADER_OFFSET, RECORD_HEADER_BYTES);
+    const parsed = decodeRecordHeader(header, this.halfBytes - RECORD_HEADER_OFFSET);
+    if (!parsed) return null;
+    const word = dataView(this.device.read(offset, COMMIT_WORD_BYTES));
+    if (word.getUint32(0, true) !== parsed.sequence % 0x1_0000_0000 || word.getUint32(4, true) !== Math.floor(parsed.sequence / 0x1_0000_0000)) return null;
+    const record = decodeRecord(this.device.read(offset + RECORD_HEADER_OFFSET, RECORD_HEADER_BYTES + parsed.bodyBytes));
+    if (!record || this.halfOffset(record.sequence) !== offset) return null;
+    return record;
+  }
+
+  /** Re-applies the newest committed record and makes it durable; idempotent. */
+  replay(record: JournalRecord, validate: (offset: number, length: number) => void): void {
+    for (const word of record.words) validate(word.offset, 8);
+    for (const range of record.ranges) validate(range.offset, range.bytes.length);
+    this.apply(record.words, record.ranges);
+    this.device.fence();
+    this.sequence = Math.max(this.sequence, record.sequence);
+  }
+
+  /** Move to a new area (pool growth); the caller has fenced every earlier apply. */
+  relocate(start: number, blocks: number): void {
+    assert(blocks >= 2 && blocks % 2 === 0, 'journal: relocated journal has two halves');
+    this.start = start;
+    this.blocks = blocks;
+  }
+}
+
+function commitWord(sequence: number): Uint8Array {
+  const bytes = new Uint8Array(COMMIT_WORD_BYTES);
+  writeU64(dataView(bytes), 0, sequence);
+  return bytes;
+}

@@ -1,0 +1,182 @@
+// A region's page table: a radix tree of 4 KiB blocks of 512 entries, like x86-64's.
+// `levels` levels map 512^levels pages; a hole (entry 0) at any level reads as zeros and owns
+// no block, so regions are sparse. The root lives in the region's slot.
+
+import { BLOCK_BYTES, ENTRIES_PER_BLOCK, REGION_LEVELS_MAX } from '../constants.js';
+import { decodeEntry, encodeEntry, ENTRY_CORRUPT } from '../format/entry.js';
+import { RegionError } from '../errors.js';
+import type { PmDevice } from '../pm/device.js';
+import { assert } from '../util/assert.js';
+import type { Transaction } from './transaction.js';
+
+export interface TreeRoot {
+  root: number;
+  levels: number;
+}
+
+/** Levels needed to map `pages` pages (at least 1). */
+export function levelsFor(pages: number): number {
+  let levels = 1;
+  while (ENTRIES_PER_BLOCK ** levels < pages) levels++;
+  assert(levels <= REGION_LEVELS_MAX, `page table: ${pages} pages need at most ${REGION_LEVELS_MAX} levels`);
+  return levels;
+}
+
+function entryIndex(page: number, level: number): number {
+  // level 1 = leaf; index bits of the page number for that level
+  return Math.floor(page / ENTRIES_PER_BLOCK ** (level - 1)) % ENTRIES_PER_BLOCK;
+}
+
+function corrupt(what: string, offset: number, detail: string): RegionError {
+  return new RegionError('CORRUPT', `${what} at offset ${offset}: ${detail}; run \`regions fsck\``);
+}
+
+/** Reads the entry at pool offset `position`; validates its check code and bounds. */
+export function readEntryAt(device: PmDevice, position: number, poolBlocks: number, tx?: Transaction): number {
+  const [lo, hi] = tx ? tx.readWord(position) : wordAt(device, position);
+  const block = decodeEntry(lo, hi, position);
+  if (block === ENTRY_CORRUPT) throw corrupt('page-table entry', position, 'check code mismatch');
+  if (block !== 0 && block >= poolBlocks) throw corrupt('page-table entry', position, `block ${block} beyond the pool (${poolBlocks} blocks)`);
+  return block;
+}
+
+function wordAt(device: PmDevice, position: number): [number, number] {
+  const bytes = device.view(position, 8);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, 8);
+  return [view.getUint32(0, true), view.getUint32(4, true)];
+}
+
+/** The block holding `page`, or 0 for a hole. */
+export function lookupPage(device: PmDevice, tree: TreeRoot, page: number, poolBlocks: number, tx?: Transaction): number {
+  let block = tree.root;
+  for (let level = tree.levels; level >= 1 && block !== 0; level--) {
+    block = readEntryAt(device, block * BLOCK_BYTES + entryIndex(page, level) * 8, poolBlocks, tx);
+  }
+  return block;
+}
+
+/**
+ * Points `page` at `block` (0 punches a hole) inside tx; creates missing interior blocks.
+ * Returns the block previously mapped (the caller releases it). tree.root may change.
+ */
+export function setPage(tx: Transaction, tree: TreeRoot, page: number, block: number, poolBlocks: number): number {
+  assert(page < ENTRIES_PER_BLOCK ** tree.levels, `page table: page ${page} within ${tree.levels} levels`);
+  if (tree.root === 0) {
+    if (block === 0) return 0;
+    tree.root = tx.allocateBlock();
+  }
+  let table = tree.root;
+  for (let level = tree.levels; level > 1; level--) {
+    const position = table * BLOCK_BYTES + entryIndex(page, level) * 8;
+    let next = readEntryAt(tx.device, position, poolBlocks, tx);
+    if (next === 0) {
+      if (block === 0) return 0;
+      next = tx.allocateBlock();
+      tx.setWord(position, ...encodeEntry(next, position));
+    }
+    table = next;
+  }
+  const position = table * BLOCK_BYTES + entryIndex(page, 1) * 8;
+  const previous = readEntryAt(tx.device, position, poolBlocks, tx);
+  tx.setWord(position, ...encodeEntry(block, position));
+  return previous;
+}
+
+/** Calls visit(block, level, entryPosition) for every block the tree references (top-down). */
+export function walkTree(
+  device: PmDevice,
+  tree: TreeRoot,
+  poolBlocks: number,
+  visit: (block: number, level: number, position: number) => void,
+  rootPosition: number,
+): void {
+  if (tree.root === 0) return;
+  visit(tree.root, tree.levels, rootPosition);
+  walkBlock(device, tree.root, tree.levels, poolBlocks, visit);
+}
+
+function walkBlock(device: PmDevice, table: number, level: number, poolBlocks: number, visit: (block: number, level: number, position: number) => void): void {
+  for (let i = 0; i < ENTRIES_PER_BLOCK; i++) {
+    const position = table * BLOCK_BYTES + i * 8;
+    const child = readEntryAt(device, position, poolBlocks);
+    if (child === 0) continue;
+    visit(child, level - 1, position);
+    if (level > 1) walkBlock(device, child, level - 1, poolBlocks, visit);
+  }
+}
+
+/** Adds levels on top until the tree maps `levels` levels; the old root becomes entry 0. */
+export function deepen(tx: Transaction, tree: TreeRoot, levels: number): void {
+  assert(levels >= tree.levels, 'page table: deepen only adds levels');
+  if (tree.root === 0) {
+    tree.levels = levels;
+    return;
+  }
+  while (tree.levels < levels) {
+    const root = tx.allocateBlock();
+    tx.setWord(root * BLOCK_BYTES, ...encodeEntry(tree.root, root * BLOCK_BYTES));
+    tree.root = root;
+    tree.levels++;
+  }
+}
+
+/**
+ * Releases every page at index >= pages (and interior blocks left empty), inside tx.
+ * Levels stay as they are; an emptied root becomes a hole. A block that is released is never
+ * also written: a journal record must not target a block it frees.
+ */
+export function truncate(tx: Transaction, tree: TreeRoot, pages: number, poolBlocks: number): void {
+  if (tree.root === 0) return;
+  if (keepsPages(tx, tree.root, tree.levels, 0, pages, poolBlocks)) {
+    truncateBlock(tx, tree.root, tree.levels, 0, pages, poolBlocks);
+  } else {
+    releaseTree(tx, tree, poolBlocks);
+  }
+}
+
+/** Releases the whole tree (region removal) without writing into it. */
+export function releaseTree(tx: Transaction, tree: TreeRoot, poolBlocks: number): void {
+  if (tree.root !== 0) releaseSubtree(tx, tree.root, tree.levels, poolBlocks);
+  tree.root = 0;
+}
+
+/** Does the block map any page below `pages`? */
+function keepsPages(tx: Transaction, table: number, level: number, firstPage: number, pages: number, poolBlocks: number): boolean {
+  const span = ENTRIES_PER_BLOCK ** (level - 1);
+  for (let i = 0; i < ENTRIES_PER_BLOCK && firstPage + i * span < pages; i++) {
+    const child = readEntryAt(tx.device, table * BLOCK_BYTES + i * 8, poolBlocks, tx);
+    if (child === 0) continue;
+    const childFirst = firstPage + i * span;
+    if (level === 1 || childFirst + span <= pages) return true;
+    if (keepsPages(tx, child, level - 1, childFirst, pages, poolBlocks)) return true;
+  }
+  return false;
+}
+
+/** Precondition: keepsPages(table); the block survives, so writing its entries is safe. */
+function truncateBlock(tx: Transaction, table: number, level: number, firstPage: number, pages: number, poolBlocks: number): void {
+  const span = ENTRIES_PER_BLOCK ** (level - 1);
+  for (let i = 0; i < ENTRIES_PER_BLOCK; i++) {
+    const position = table * BLOCK_BYTES + i * 8;
+    const childFirst = firstPage + i * span;
+    if (childFirst + span <= pages) continue;
+    const child = readEntryAt(tx.device, position, poolBlocks, tx);
+    if (child === 0) continue;
+    if (childFirst < pages && level > 1 && keepsPages(tx, child, level - 1, childFirst, pages, poolBlocks)) {
+      truncateBlock(tx, child, level - 1, childFirst, pages, poolBlocks);
+      continue;
+    }
+    releaseSubtree(tx, child, level - 1, poolBlocks);
+    tx.setWord(position, 0, 0);
+  }
+}
+
+function releaseSubtree(tx: Transaction, block: number, level: number, poolBlocks: number): void {
+  if (level > 0) {
+    for (let i = 0; i < ENTRIES_PER_BLOCK; i++) {
+      const child = readEntryAt(tx.device, block * BLOCK_BYTES + i * 8, poolBlocks, tx);
+      if (child !== 0) releaseSubtree(tx, child, level - 1, poolBlocks);
+    }
+  }
+  tx.release(block);
+}

@@ -1,0 +1,379 @@
+// The region manager: the pool's kernel. It owns the device, the free map, the journal and
+// the region table, and turns every namespace operation and every pmsync into one journal
+// commit. It never touches a file descriptor; it sees only a PmDevice.
+
+import { randomBytes } from 'node:crypto';
+import type { CheckReport, RegionInfo } from '../api.js';
+import { BLOCK_BYTES, FORMAT_VERSION, journalBlocksFor, JOURNAL_START_BLOCK_INITIAL, MAX_POOL_BLOCKS, MAX_SLOTS, PAGE_BYTES, POOL_BLOCKS_MIN, TABLE_ROOT_BLOCK } from '../constants.js';
+import { RegionError } from '../errors.js';
+import { RECORD_KIND, type RecordKind } from '../format/journal_record.js';
+import { type Slot, SLOT_STATE } from '../format/slot.js';
+import type { Superblock } from '../format/superblock.js';
+import type { PmDevice } from '../pm/device.js';
+import { assert } from '../util/assert.js';
+import type { Allocator } from './allocator.js';
+import { Journal } from './journal.js';
+import { deepen, levelsFor, lookupPage, releaseTree, setPage, truncate, walkTree } from './page_table.js';
+import type { RegionTable } from './region_table.js';
+import { pagesFor, scanPool } from './scan.js';
+import { readSuperblocks, writeSuperblockCopy, writeSuperblocks } from './superblock_store.js';
+import { Transaction } from './transaction.js';
+
+export interface Owner {
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+export interface MountReport {
+  replayedSequence: number | null;
+  superblockCopiesRewritten: number[];
+}
+
+export interface CommitResult {
+  epoch: number;
+  pages: number;
+}
+
+/** Identifies one incarnation of a region: a slot reused after remove gets a new generation. */
+export interface RegionRef {
+  index: number;
+  generation: number;
+}
+
+export class RegionManager {
+  private constructor(
+    readonly device: PmDevice,
+    private sb: Superblock,
+    private allocator: Allocator,
+    private readonly journal: Journal,
+    private readonly table: RegionTable,
+    private readonly pageCounts: Map<number, number>,
+    readonly label: string,
+    readonly mountReport: MountReport,
+  ) {}
+
+  /** Writes an empty pool onto the device (mkfs). */
+  static format(device: PmDevice, now = Date.now()): void {
+    const poolBlocks = device.sizeBytes / BLOCK_BYTES;
+    if (poolBlocks < POOL_BLOCKS_MIN) throw new RegionError('INVALID', `a pool needs at least ${POOL_BLOCKS_MIN * BLOCK_BYTES} bytes; got ${device.sizeBytes}`);
+    if (poolBlocks > MAX_POOL_BLOCKS) throw new RegionError('INVALID', `a pool holds at most ${MAX_POOL_BLOCKS} blocks`);
+    const journalBlocks = journalBlocksFor(poolBlocks);
+    if (JOURNAL_START_BLOCK_INITIAL + journalBlocks + 4 > poolBlocks) {
+      throw new RegionError('INVALID', `a pool of ${device.sizeBytes} bytes is too small for its journal of ${journalBlocks} blocks`);
+    }
+    device.fill(TABLE_ROOT_BLOCK * BLOCK_BYTES, BLOCK_BYTES, 0);
+    device.fill(JOURNAL_START_BLOCK_INITIAL * BLOCK_BYTES, journalBlocks * BLOCK_BYTES, 0);
+    device.flush(TABLE_ROOT_BLOCK * BLOCK_BYTES, (1 + journalBlocks) * BLOCK_BYTES);
+    device.fence();
+    writeSuperblocks(device, {
+      version: FORMAT_VERSION,
+      blockBytes: BLOCK_BYTES,
+      sequence: 1,
+      poolBlocks,
+      journalStart: JOURNAL_START_BLOCK_INITIAL,
+      journalBlocks,
+      tableRoot: TABLE_ROOT_BLOCK,
+      createdAt: now,
+      uuid: randomBytes(16),
+    });
+  }
+
+  /** Validates the pool, replays the journal and rebuilds the free map. */
+  static mount(device: PmDevice, label: string): RegionManager {
+    const copies = readSuperblocks(device, label);
+    const sb = copies.chosen;
+    if (sb.poolBlocks * BLOCK_BYTES > device.sizeBytes) {
+      throw new RegionError('CORRUPT', `${label}: pool is truncated: ${device.sizeBytes} bytes, superblock says ${sb.poolBlocks * BLOCK_BYTES}`);
+    }
+    for (const copy of copies.stale) writeSuperblockCopy(device, copy, sb); // finish an interrupted update
+    const journal = new Journal(device, sb.journalStart, sb.journalBlocks, 0);
+    const newest = journal.newestCommitted();
+    if (newest) journal.replay(newest, (offset, length) => checkReplayTarget(sb, label, offset, length));
+    const scan = scanPool(device, sb);
+    const first = scan.problems[0];
+    if (first) {
+      const more = scan.problems.length > 1 ? ` (and ${scan.problems.length - 1} more problems)` : '';
+      throw new RegionError('CORRUPT', `${label}: ${first.structure} at offset ${first.offset}: ${first.message}${more}; run \`regions fsck\``);
+    }
+    const report = { replayedSequence: newest?.sequence ?? null, superblockCopiesRewritten: copies.stale };
+    return new RegionManager(device, sb, scan.allocator, journal, scan.table, scan.pages, label, report);
+  }
+
+  // ---- namespace -------------------------------------------------------------------------
+
+  get capacityBytes(): number {
+    return this.sb.poolBlocks * BLOCK_BYTES;
+  }
+
+  lookup(name: string): RegionRef {
+    const index = this.table.lookup(name);
+    if (index === undefined) throw new RegionError('NOT_FOUND', `no region named "${name}" in ${this.label}`);
+    return { index, generation: this.table.get(index).generation };
+  }
+
+  /** The live slot behind ref; NOT_FOUND if the region was removed since. */
+  slot(ref: RegionRef): Slot {
+    const slot = this.table.slots.get(ref.index);
+    if (!slot || slot.state !== SLOT_STATE.live || slot.generation !== ref.generation) {
+      throw new RegionError('NOT_FOUND', `the region (slot ${ref.index}) was removed`);
+    }
+    return slot;
+  }
+
+  info(ref: RegionRef): RegionInfo {
+    const slot = this.slot(ref);
+    return {
+      name: slot.name,
+      id: ref.index,
+      generation: slot.generation,
+      sizeBytes: slot.sizeBytes,
+      allocatedBytes: (this.pageCounts.get(ref.index) ?? 0) * PAGE_BYTES,
+      mode: slot.mode,
+      uid: slot.uid,
+      gid: slot.gid,
+      createdAt: slot.createdAt,
+      modifiedAt: slot.modifiedAt,
+      epoch: slot.epoch,
+    };
+  }
+
+  list(): RegionInfo[] {
+    return [...this.table.names.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, index]) => this.info({ index, generation: this.table.get(index).generation }));
+  }
+
+  create(name: string, sizeBytes: number, owner: Owner, now = Date.now()): RegionInfo {
+    if (this.table.lookup(name) !== undefined) throw new RegionError('EXISTS', `a region named "${name}" already exists in ${this.label}`);
+    const index = this.table.chooseFree();
+    const previous = this.table.slots.get(index);
+    const slot: Slot = {
+      state: SLOT_STATE.live,
+      generation: (previous?.generation ?? 0) + 1,
+      sizeBytes,
+      root: 0,
+      levels: levelsFor(pagesFor(sizeBytes)),
+      name,
+      modifiedAt: now,
+      epoch: 0,
+      mode: owner.mode,
+      uid: owner.uid,
+      gid: owner.gid,
+      createdAt: now,
+    };
+    const tx = this.begin(RECORD_KIND.create, index, slot.generation, 0);
+    const position = this.transact(tx, () => this.table.stageSlot(tx, index, slot));
+    this.table.noteLeaf(index, position);
+    this.table.remember(index, slot);
+    this.pageCounts.set(index, 0);
+    return this.info({ index, generation: slot.generation });
+  }
+
+  remove(ref: RegionRef): void {
+    const slot = this.slot(ref);
+    const removed: Slot = { ...emptyRemoved(), generation: slot.generation };
+    const tx = this.begin(RECORD_KIND.remove, ref.index, slot.generation, slot.epoch);
+    this.transact(tx, () => {
+      releaseTree(tx, { root: slot.root, levels: slot.levels }, this.sb.poolBlocks);
+      this.table.stageSlot(tx, ref.index, removed);
+    });
+    this.table.remember(ref.index, removed);
+    this.pageCounts.delete(ref.index);
+  }
+
+  rename(ref: RegionRef, name: string, now = Date.now()): void {
+    const slot = this.slot(ref);
+    if (slot.name === name) return;
+    if (this.table.lookup(name) !== undefined) throw new RegionError('EXISTS', `a region named "${name}" already exists in ${this.label}`);
+    const renamed: Slot = { ...slot, name, modifiedAt: now };
+    this.commitSlot(RECORD_KIND.rename, ref, renamed, () => {});
+  }
+
+  setOwner(ref: RegionRef, owner: Owner, now = Date.now()): void {
+    const slot = this.slot(ref);
+    this.commitSlot(RECORD_KIND.attributes, ref, { ...slot, ...owner, modifiedAt: now }, () => {});
+  }
+
+  /** Grow stays sparse; shrink frees the pages past the end and zeroes the tail of the last one. */
+  resize(ref: RegionRef, sizeBytes: number, now = Date.now()): void {
+    const slot = this.slot(ref);
+    if (sizeBytes === slot.sizeBytes) return;
+    const tree = { root: slot.root, levels: slot.levels };
+    const next = this.commitSlot(RECORD_KIND.resize, ref, slot, (tx, updated) => {
+      if (sizeBytes > slot.sizeBytes) {
+        deepen(tx, tree, levelsFor(pagesFor(sizeBytes)));
+      } else {
+        truncate(tx, tree, pagesFor(sizeBytes), this.sb.poolBlocks);
+        this.zeroTail(tx, tree, sizeBytes);
+      }
+      Object.assign(updated, { sizeBytes, root: tree.root, levels: tree.levels, modifiedAt: now });
+    });
+    if (sizeBytes < slot.sizeBytes) this.pageCounts.set(ref.index, this.countPages(next));
+  }
+
+  /** Bytes of the last page past a new, smaller size must read as zero if the region grows again. */
+  private zeroTail(tx: Transaction, tree: { root: number; levels: number }, sizeBytes: number): void {
+    const within = sizeBytes % PAGE_BYTES;
+    if (within === 0) return;
+    const page = Math.floor(sizeBytes / PAGE_BYTES);
+    const block = lookupPage(this.device, tree, page, this.sb.poolBlocks, tx);
+    if (block === 0) return;
+    const bytes = this.device.read(block * BLOCK_BYTES, BLOCK_BYTES);
+    bytes.fill(0, within);
+    const copy = tx.allocateDataBlock(bytes);
+    const old = setPage(tx, tree, page, copy, this.sb.poolBlocks);
+    assert(old === block, 'resize: tail page replaced in place');
+    tx.release(old);
+  }
+
+  private countPages(slot: Slot): number {
+    let count = 0;
+    walkTree(this.device, slot, this.sb.poolBlocks, (_block, level) => void (level === 0 && count++), 0);
+    return count;
+  }
+
+  // ---- data ------------------------------------------------------------------------------
+
+  /** Copies page `page` of the region into target (zeros for a hole). */
+  readPage(ref: RegionRef, page: number, target: Uint8Array): void {
+    const slot = this.slot(ref);
+    const block = lookupPage(this.device, slot, page, this.sb.poolBlocks);
+    if (block === 0) target.fill(0, 0, PAGE_BYTES);
+    else target.set(this.device.view(block * BLOCK_BYTES, PAGE_BYTES));
+  }
+
+  /**
+   * The pmsync commit: every given page gets a new block holding its bytes; one journal record
+   * switches them all at once, with the slot's new epoch. Pages must be distinct and inside
+   * the region.
+   */
+  commitPages(ref: RegionRef, pages: Iterable<{ page: number; bytes: Uint8Array }>, now = Date.now()): CommitResult {
+    const slot = this.slot(ref);
+    const regionPages = pagesFor(slot.sizeBytes);
+    const tree = { root: slot.root, levels: slot.levels };
+    const tx = this.begin(RECORD_KIND.pmsync, ref.index, slot.generation, slot.epoch + 1);
+    let count = 0;
+    let delta = 0;
+    const next: Slot = { ...slot, epoch: slot.epoch + 1, modifiedAt: now };
+    this.transact(tx, () => {
+      for (const { page, bytes } of pages) {
+        assert(Number.isInteger(page) && page >= 0 && page < regionPages, `pmsync: page ${page} inside the region`);
+        const block = tx.allocateDataBlock(bytes);
+        const old = setPage(tx, tree, page, block, this.sb.poolBlocks);
+        if (old !== 0) tx.release(old);
+        else delta++;
+        count++;
+      }
+      next.root = tree.root;
+      if (tree.root !== slot.root) this.table.stageSlot(tx, ref.index, next);
+      else this.table.stageSlotHead(tx, ref.index, next);
+    });
+    this.table.remember(ref.index, next);
+    this.pageCounts.set(ref.index, (this.pageCounts.get(ref.index) ?? 0) + delta);
+    return { epoch: next.epoch, pages: count };
+  }
+
+  // ---- pool ------------------------------------------------------------------------------
+
+  poolCounts(): { capacityBytes: number; usedBytes: number; freeBytes: number; regions: number; slotsAllocated: number; slotsMax: number; journalBytes: number } {
+    return {
+      capacityBytes: this.capacityBytes,
+      usedBytes: this.allocator.usedBlocks * BLOCK_BYTES,
+      freeBytes: this.allocator.freeBlocks * BLOCK_BYTES,
+      regions: this.table.liveCount,
+      slotsAllocated: this.table.allocatedSlots,
+      slotsMax: MAX_SLOTS,
+      journalBytes: this.journal.blockCount * BLOCK_BYTES,
+    };
+  }
+
+  /**
+   * Online growth: the device grows first, then the superblock (the commit point is copy 0);
+   * the journal moves to the new space when the bigger pool needs a bigger one.
+   */
+  grow(sizeBytes: number): void {
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes % BLOCK_BYTES !== 0) throw new RegionError('INVALID', `pool size ${sizeBytes} is not a multiple of ${BLOCK_BYTES}`);
+    if (sizeBytes < this.capacityBytes) throw new RegionError('INVALID', `pools only grow: ${sizeBytes} is smaller than the current ${this.capacityBytes} bytes`);
+    if (sizeBytes === this.capacityBytes) return;
+    const poolBlocks = sizeBytes / BLOCK_BYTES;
+    if (poolBlocks > MAX_POOL_BLOCKS) throw new RegionError('INVALID', `a pool holds at most ${MAX_POOL_BLOCKS} blocks`);
+    const oldBlocks = this.sb.poolBlocks;
+    const needed = journalBlocksFor(poolBlocks);
+    const relocate = needed > this.sb.journalBlocks;
+    if (relocate && oldBlocks + needed > poolBlocks) throw new RegionError('INVALID', `growing to ${sizeBytes} bytes leaves no room for the larger journal; grow by more`);
+    if (this.device.sizeBytes < sizeBytes) this.device.resize(sizeBytes);
+    const next: Superblock = { ...this.sb, sequence: this.sb.sequence + 1, poolBlocks };
+    if (relocate) {
+      this.device.fill(oldBlocks * BLOCK_BYTES, needed * BLOCK_BYTES, 0);
+      this.device.flush(oldBlocks * BLOCK_BYTES, needed * BLOCK_BYTES);
+      Object.assign(next, { journalStart: oldBlocks, journalBlocks: needed });
+    }
+    this.device.fence(); // the last commit's in-place applies are durable before the old journal goes
+    writeSuperblocks(this.device, next); // commit point: copy 0 durable
+    const old = this.sb;
+    this.sb = next;
+    this.allocator.grow(poolBlocks);
+    this.table.setPoolBlocks(poolBlocks);
+    if (relocate) {
+      this.allocator.claimRange(next.journalStart, next.journalBlocks);
+      for (let b = old.journalStart; b < old.journalStart + old.journalBlocks; b++) this.allocator.release(b);
+      this.journal.relocate(next.journalStart, next.journalBlocks);
+    }
+  }
+
+  /** Re-walks the pool from PM and compares with the DRAM state (fsck of a mounted pool). */
+  check(): CheckReport {
+    const scan = scanPool(this.device, this.sb);
+    const problems = [...scan.problems];
+    for (let b = 0; b < this.sb.poolBlocks; b++) {
+      if (scan.allocator.isUsed(b) !== this.allocator.isUsed(b)) {
+        problems.push({ structure: 'free map', offset: b * BLOCK_BYTES, message: `block ${b} is ${this.allocator.isUsed(b) ? 'in use in DRAM but unreferenced' : 'referenced but free in DRAM'}`, repairable: false });
+      }
+    }
+    return { ok: problems.length === 0, problems, regionsChecked: scan.pages.size, blocksReferenced: scan.allocator.usedBlocks, blocksFree: scan.allocator.freeBlocks };
+  }
+
+  // ---- transactions ----------------------------------------------------------------------
+
+  private begin(kind: RecordKind, slot: number, generation: number, epoch: number): Transaction {
+    return new Transaction(kind, this.device, this.allocator, slot, generation, epoch);
+  }
+
+  /** Runs body to stage tx, then commits it; on any failure before the commit point, undoes. */
+  private transact<T>(tx: Transaction, body: () => T): T {
+    let result: T;
+    try {
+      result = body();
+    } catch (error) {
+      tx.abort();
+      throw error;
+    }
+    if (!tx.empty) this.journal.commit(tx);
+    else tx.finish();
+    return result;
+  }
+
+  private commitSlot(kind: RecordKind, ref: RegionRef, slot: Slot, stage: (tx: Transaction, updated: Slot) => void): Slot {
+    const updated: Slot = { ...slot };
+    const tx = this.begin(kind, ref.index, slot.generation, slot.epoch);
+    this.transact(tx, () => {
+      stage(tx, updated);
+      this.table.stageSlot(tx, ref.index, updated);
+    });
+    this.table.remember(ref.index, updated);
+    return updated;
+  }
+}
+
+function emptyRemoved(): Slot {
+  return { state: SLOT_STATE.removed, generation: 0, sizeBytes: 0, root: 0, levels: 0, name: '', modifiedAt: 0, epoch: 0, mode: 0, uid: 0, gid: 0, createdAt: 0 };
+}
+
+function checkReplayTarget(sb: Superblock, label: string, offset: number, length: number): void {
+  const end = offset + length;
+  const journalStart = sb.journalStart * BLOCK_BYTES;
+  const journalEnd = journalStart + sb.journalBlocks * BLOCK_BYTES;
+  const ok = offset >= 2 * BLOCK_BYTES && end <= sb.poolBlocks * BLOCK_BYTES && (end <= journalStart || offset >= journalEnd);
+  if (!ok) throw new RegionError('CORRUPT', `${label}: journal record targets [${offset}, ${end}), outside the table and page-table area`);
+}

@@ -1,0 +1,108 @@
+// The pool walk shared by mount and check: visits the region table and every page table,
+// claims each referenced block in a fresh free map, and collects every problem found
+// (structure + offset) instead of stopping at the first, so fsck can report them all.
+
+import { BLOCK_BYTES, PAGE_BYTES, SUPERBLOCK_BLOCKS } from '../constants.js';
+import { RegionError } from '../errors.js';
+import type { Superblock } from '../format/superblock.js';
+import { SLOT_STATE, type Slot } from '../format/slot.js';
+import type { CheckProblem } from '../api.js';
+import type { PmDevice } from '../pm/device.js';
+import { Allocator } from './allocator.js';
+import { levelsFor, walkTree } from './page_table.js';
+import { RegionTable } from './region_table.js';
+
+export interface ScanResult {
+  allocator: Allocator;
+  table: RegionTable;
+  /** Data pages held by each live slot. */
+  pages: Map<number, number>;
+  problems: CheckProblem[];
+}
+
+export function pagesFor(sizeBytes: number): number {
+  return Math.max(1, Math.ceil(sizeBytes / PAGE_BYTES));
+}
+
+export function scanPool(device: PmDevice, sb: Superblock): ScanResult {
+  const problems: CheckProblem[] = [];
+  const allocator = new Allocator(sb.poolBlocks);
+  const owners = new Map<number, string>();
+  const claim = (block: number, owner: string, position: number): void => {
+    if (allocator.claim(block)) {
+      owners.set(block, owner);
+      return;
+    }
+    problems.push({ structure: owner, offset: position, message: `block ${block} is referenced twice (also by ${owners.get(block) ?? 'the fixed area'})`, repairable: false });
+  };
+  for (const b of SUPERBLOCK_BLOCKS) claim(b, 'superblock', b * BLOCK_BYTES);
+  claim(sb.tableRoot, 'region table root', 48);
+  for (let b = sb.journalStart; b < sb.journalStart + sb.journalBlocks; b++) claim(b, 'journal', 32);
+
+  const table = new RegionTable(device, sb.tableRoot, sb.poolBlocks);
+  const pages = new Map<number, number>();
+  const live: { index: number; slot: Slot; position: number }[] = [];
+  guard(problems, 'region table', sb.tableRoot * BLOCK_BYTES, () =>
+    table.load({
+      block: (block, position) => claim(block, 'region table', position),
+      slot: (index, slot, position) => live.push({ index, slot, position }),
+      corruptSlot: (index, position, message) => problems.push({ structure: `region table slot ${index}`, offset: position, message, repairable: false }),
+    }),
+  );
+  const seen = new Map<string, number>();
+  for (const { index, slot, position } of live) {
+    if (slot.state !== SLOT_STATE.live) {
+      if (slot.root !== 0) problems.push({ structure: `region table slot ${index}`, offset: position, message: 'removed slot still has a page table', repairable: false });
+      continue;
+    }
+    const label = `region "${slot.name}" (slot ${index})`;
+    if (seen.has(slot.name)) problems.push({ structure: label, offset: position, message: `name also used by slot ${seen.get(slot.name)}`, repairable: false });
+    seen.set(slot.name, index);
+    if (slot.sizeBytes > sb.poolBlocks * BLOCK_BYTES || slot.levels !== levelsFor(pagesFor(slot.sizeBytes))) {
+      problems.push({ structure: label, offset: position, message: `size ${slot.sizeBytes} and ${slot.levels} page-table levels disagree`, repairable: false });
+      continue;
+    }
+    pages.set(index, scanRegion(device, sb, slot, position, label, claim, problems));
+  }
+  return { allocator, table, pages, problems };
+}
+
+function scanRegion(
+  device: PmDevice,
+  sb: Superblock,
+  slot: Slot,
+  position: number,
+  label: string,
+  claim: (block: number, owner: string, position: number) => void,
+  problems: CheckProblem[],
+): number {
+  let dataPages = 0;
+  const regionPages = pagesFor(slot.sizeBytes);
+  guard(problems, `${label} page table`, position + 16, () =>
+    walkTree(
+      device,
+      { root: slot.root, levels: slot.levels },
+      sb.poolBlocks,
+      (block, level, entryPosition) => {
+        if (block < sb.journalStart + sb.journalBlocks && block >= sb.journalStart) {
+          problems.push({ structure: `${label} page table`, offset: entryPosition, message: `entry points into the journal (block ${block})`, repairable: false });
+          return;
+        }
+        claim(block, `${label} ${level === 0 ? 'data' : 'page table'}`, entryPosition);
+        if (level === 0) dataPages++;
+      },
+      position + 16,
+    ),
+  );
+  if (dataPages > regionPages) problems.push({ structure: label, offset: position, message: `${dataPages} data pages for a region of ${regionPages} pages`, repairable: false });
+  return dataPages;
+}
+
+function guard(problems: CheckProblem[], structure: string, offset: number, body: () => void): void {
+  try {
+    body();
+  } catch (error) {
+    if (!(error instanceof RegionError) || error.code !== 'CORRUPT') throw error;
+    problems.push({ structure, offset, message: error.message, repairable: false });
+  }
+}

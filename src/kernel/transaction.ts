@@ -1,0 +1,116 @@
+// One atomic update of the pool, staged in DRAM until the journal commits it.
+//
+// Two kinds of store: into *fresh* blocks (allocated by this transaction, unreachable until
+// it commits) they go straight to PM and are flushed before the commit; into *live* blocks
+// they are staged as journal entries and applied in place only after the commit point.
+// Reads through the transaction see its own staged words, so a walk in the middle of an
+// update finds the entries it has just set.
+
+import { BLOCK_BYTES } from '../constants.js';
+import type { PmDevice } from '../pm/device.js';
+import type { RangeEntry, RecordKind, WordEntry } from '../format/journal_record.js';
+import { assert } from '../util/assert.js';
+import type { Allocator } from './allocator.js';
+
+export class Transaction {
+  readonly words = new Map<number, WordEntry>();
+  readonly ranges: RangeEntry[] = [];
+  readonly fresh = new Set<number>();
+  readonly released: number[] = [];
+  private open = true;
+
+  constructor(
+    readonly kind: RecordKind,
+    readonly device: PmDevice,
+    private readonly allocator: Allocator,
+    readonly slot: number,
+    readonly generation: number,
+    readonly epoch: number,
+  ) {}
+
+  /** A zeroed block, written and flushed now; it is reachable only once the commit lands. */
+  allocateBlock(): number {
+    assert(this.open, 'transaction: open');
+    const block = this.allocator.allocate();
+    this.fresh.add(block);
+    this.device.fill(block * BLOCK_BYTES, BLOCK_BYTES, 0);
+    return block;
+  }
+
+  /** A fresh block filled with `bytes` (one page of data). */
+  allocateDataBlock(bytes: Uint8Array): number {
+    assert(this.open, 'transaction: open');
+    assert(bytes.length === BLOCK_BYTES, 'transaction: data block is one block');
+    const block = this.allocator.allocate();
+    this.fresh.add(block);
+    this.device.write(block * BLOCK_BYTES, bytes);
+    return block;
+  }
+
+  isFresh(block: number): boolean {
+    return this.fresh.has(block);
+  }
+
+  /** Stage an 8-byte store; a fresh target is written directly. */
+  setWord(offset: number, lo: number, hi: number): void {
+    assert(this.open, 'transaction: open');
+    assert(offset % 8 === 0, 'transaction: word entries are 8-aligned');
+    if (this.fresh.has(Math.floor(offset / BLOCK_BYTES))) {
+      const bytes = new Uint8Array(8);
+      const view = new DataView(bytes.buffer);
+      view.setUint32(0, lo, true);
+      view.setUint32(4, hi, true);
+      this.device.write(offset, bytes);
+      return;
+    }
+    this.words.set(offset, { offset, lo, hi });
+  }
+
+  /** The u32 halves of the word at `offset` as this transaction sees it. */
+  readWord(offset: number): [number, number] {
+    const staged = this.words.get(offset);
+    if (staged) return [staged.lo, staged.hi];
+    const view = this.device.view(offset, 8);
+    const data = new DataView(view.buffer, view.byteOffset, 8);
+    return [data.getUint32(0, true), data.getUint32(4, true)];
+  }
+
+  /** Stage a byte range (slot rewrites); must not overlap staged words. */
+  setRange(offset: number, bytes: Uint8Array): void {
+    assert(this.open, 'transaction: open');
+    if (this.fresh.has(Math.floor(offset / BLOCK_BYTES))) {
+      this.device.write(offset, bytes);
+      return;
+    }
+    this.ranges.push({ offset, bytes: bytes.slice() });
+  }
+
+  /** A live block this update stops referencing; freed once the commit is durable. */
+  release(block: number): void {
+    assert(block > 0, 'transaction: released block is real');
+    this.released.push(block);
+  }
+
+  get empty(): boolean {
+    return this.words.size === 0 && this.ranges.length === 0 && this.fresh.size === 0;
+  }
+
+  /** Flush every fresh block (called by the journal before the record is written). */
+  flushFresh(): void {
+    for (const block of this.fresh) this.device.flush(block * BLOCK_BYTES, BLOCK_BYTES);
+  }
+
+  /** Called by the journal after the commit point: frees the released blocks. */
+  finish(): void {
+    assert(this.open, 'transaction: finished once');
+    this.open = false;
+    for (const block of this.released) this.allocator.release(block);
+  }
+
+  /** Undo before commit: the fresh blocks go back; nothing on PM is reachable from them. */
+  abort(): void {
+    if (!this.open) return;
+    this.open = false;
+    for (const block of this.fresh) this.allocator.release(block);
+  }
+}

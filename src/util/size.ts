@@ -1,0 +1,38 @@
+// Sizes as users write them: 4096, '64KiB', '64MiB', '1GiB', '1G', '512k'. K/M/G/T are binary.
+
+import { RegionError } from '../errors.js';
+
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50 };
+
+export function parseSize(spec: number | string, what = 'size'): number {
+  if (typeof spec === 'number') {
+    if (!Number.isSafeInteger(spec) || spec < 0) throw new RegionError('INVALID', `${what} ${spec} is not a whole number of bytes`);
+    return spec;
+  }
+  if (typeof spec !== 'string') throw new RegionError('INVALID', `${what} must be a number or a string like '64MiB'`);
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?\s*$/i.exec(spec);
+  if (!match) throw new RegionError('INVALID', `${what} "${spec}" is not a size (examples: 4096, 64KiB, 64MiB, 1GiB, 1G)`);
+  const unit = UNITS[(match[2] ?? '').toLowerCase()] ?? 1;
+  const bytes = Number(match[1]) * unit;
+  if (!Number.isSafeInteger(bytes)) throw new RegionError('INVALID', `${what} "${spec}" is not a whole number of bytes`);
+  return bytes;
+}
+
+export function formatSize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1 && value % 1024 === 0) {
+    value /= 1024;
+    unit++;
+  }
+  if (unit === 0 && bytes >= 1024) {
+    value = bytes;
+    while (value >= 1024 && unit < units.length - 1) {
+      value /= 1024;
+      unit++;
+    }
+    return `${value.toFixed(1)} ${units[unit]}`;
+  }
+  return `${value} ${units[unit]}`;
+}
