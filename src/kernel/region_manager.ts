@@ -370,7 +370,7 @@ function emptyRemoved(): Slot {
   return { state: SLOT_STATE.removed, generation: 0, sizeBytes: 0, root: 0, levels: 0, name: '', modifiedAt: 0, epoch: 0, mode: 0, uid: 0, gid: 0, createdAt: 0 };
 }
 
-function checkReplayTarget(sb: Superblock, label: string, offset: number, length: number): void {
+export function checkReplayTarget(sb: Superblock, label: string, offset: number, length: number): void {
   const end = offset + length;
   const journalStart = sb.journalStart * BLOCK_BYTES;
   const journalEnd = journalStart + sb.journalBlocks * BLOCK_BYTES;
