@@ -1,0 +1,50 @@
+// Registration of regions_native. Names and signatures are typed by src/arch/addon.ts,
+// the only module that loads this file.
+
+#include "regions.h"
+
+typedef struct entry {
+  const char *name;
+  napi_callback callback;
+} entry_t;
+
+static const entry_t ENTRIES[] = {
+    {"map", map_map},
+    {"buffers", map_buffers},
+    {"unmap", map_unmap},
+    {"msync", map_msync},
+    {"flush", flush_flush},
+    {"fence", flush_fence},
+    {"flushInstruction", flush_instruction},
+    {"lockTry", lock_try},
+    {"lockWait", lock_wait},
+    {"unlock", lock_unlock},
+    {"posixLockTry", lock_posix_try},
+    {"posixUnlock", lock_posix_unlock},
+    {"lockHolderPid", lock_holder_pid},
+    {"futexWait", futex_wait},
+    {"futexWake", futex_wake},
+    {"crc32c", crc32c_js},
+    {"crc32cPortable", crc32c_portable_js},
+};
+
+#define ENTRY_COUNT (sizeof ENTRIES / sizeof ENTRIES[0])
+
+static napi_value addon_init(napi_env env, napi_value exports) {
+  napi_property_descriptor properties[ENTRY_COUNT];
+  flush_init();
+  crc32c_init();
+  for (size_t i = 0; i < ENTRY_COUNT; i++) {
+    properties[i] = (napi_property_descriptor){
+        .utf8name = ENTRIES[i].name,
+        .method = ENTRIES[i].callback,
+        .attributes = napi_enumerable,
+    };
+  }
+  if (!napi_check(env, napi_define_properties(env, exports, ENTRY_COUNT, properties), "napi_define_properties")) {
+    return NULL;
+  }
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, addon_init)
