@@ -243,6 +243,13 @@ export class RegionManager {
     else target.set(this.device.view(block * BLOCK_BYTES, PAGE_BYTES));
   }
 
+  /** A zero-copy view of the committed page (valid until the next commit), or null for a hole. */
+  committedPage(ref: RegionRef, page: number): Uint8Array | null {
+    const slot = this.slot(ref);
+    const block = lookupPage(this.device, slot, page, this.sb.poolBlocks);
+    return block === 0 ? null : this.device.view(block * BLOCK_BYTES, PAGE_BYTES);
+  }
+
   /**
    * The pmsync commit: every given page gets a new block holding its bytes; one journal record
    * switches them all at once, with the slot's new epoch. Pages must be distinct and inside

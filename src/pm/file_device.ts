@@ -73,29 +73,29 @@ function errnoCode(error: unknown): string | undefined {
 /** An operating-system failure as a RegionError naming the file and what to do. */
 function fsError(error: unknown, file: string, action: string): RegionError {
   const code = errnoCode(error);
-  if (code === 'ENOENT') return new RegionError('NOT_FOUND', `regions: pool file ${file} does not exist; create it first`, { cause: error });
-  if (code === 'EEXIST') return new RegionError('EXISTS', `regions: pool file ${file} already exists; open it instead of creating it`, { cause: error });
-  if (code === 'EISDIR') return new RegionError('INVALID', `regions: ${file} is a directory, not a pool file`, { cause: error });
+  if (code === 'ENOENT') return new RegionError('NOT_FOUND', `pool file ${file} does not exist; create it first`, { cause: error });
+  if (code === 'EEXIST') return new RegionError('EXISTS', `pool file ${file} already exists; open it instead of creating it`, { cause: error });
+  if (code === 'EISDIR') return new RegionError('INVALID', `${file} is a directory, not a pool file`, { cause: error });
   if (code === 'EACCES' || code === 'EPERM') {
-    return new RegionError('PERMISSION', `regions: no permission to ${action} ${file} (${code})`, { cause: error });
+    return new RegionError('PERMISSION', `no permission to ${action} ${file} (${code})`, { cause: error });
   }
-  return new RegionError('IO', `regions: cannot ${action} ${file}: ${code ?? String(error)}`, { cause: error });
+  return new RegionError('IO', `cannot ${action} ${file}: ${code ?? String(error)}`, { cause: error });
 }
 
 function checkSizeOption(sizeBytes: number, what: string): void {
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % BLOCK_BYTES !== 0) {
-    throw new RegionError('INVALID', `regions: ${what} ${sizeBytes} must be a positive multiple of ${BLOCK_BYTES}`);
+    throw new RegionError('INVALID', `${what} ${sizeBytes} must be a positive multiple of ${BLOCK_BYTES}`);
   }
 }
 
 function checkChunkOption(chunkBytes: number): void {
   checkSizeOption(chunkBytes, 'chunkBytes');
-  if (chunkBytes > CHUNK_BYTES_MAX) throw new RegionError('INVALID', `regions: chunkBytes ${chunkBytes} exceeds ${CHUNK_BYTES_MAX}`);
+  if (chunkBytes > CHUNK_BYTES_MAX) throw new RegionError('INVALID', `chunkBytes ${chunkBytes} exceeds ${CHUNK_BYTES_MAX}`);
 }
 
 function checkPersistenceOption(persistence: string): asserts persistence is PersistenceOption {
   if (persistence !== 'pmem' && persistence !== 'msync' && persistence !== 'auto') {
-    throw new RegionError('INVALID', `regions: persistence '${persistence}' must be 'pmem', 'msync' or 'auto'`);
+    throw new RegionError('INVALID', `persistence '${persistence}' must be 'pmem', 'msync' or 'auto'`);
   }
 }
 
@@ -182,9 +182,9 @@ export class FileDevice implements PmDevice {
 
   static #poolSize(fd: number, file: string): number {
     const stat = fs.fstatSync(fd);
-    if (!stat.isFile()) throw new RegionError('INVALID', `regions: pool ${file} is not a regular file`);
+    if (!stat.isFile()) throw new RegionError('INVALID', `pool ${file} is not a regular file`);
     if (stat.size <= 0 || stat.size % BLOCK_BYTES !== 0) {
-      throw new RegionError('INVALID', `regions: pool file ${file} has ${stat.size} bytes, not a positive multiple of ${BLOCK_BYTES}; is it a pool?`);
+      throw new RegionError('INVALID', `pool file ${file} has ${stat.size} bytes, not a positive multiple of ${BLOCK_BYTES}; is it a pool?`);
     }
     return stat.size;
   }
@@ -252,13 +252,13 @@ export class FileDevice implements PmDevice {
   }
 
   #live(what: string): Mapped {
-    if (this.#mapped === undefined) throw new RegionError('CLOSED', `regions: ${what} on pool ${this.path} after close`);
+    if (this.#mapped === undefined) throw new RegionError('CLOSED', `${what} on pool ${this.path} after close`);
     return this.#mapped;
   }
 
   #writable(what: string): Mapped {
     const mapped = this.#live(what);
-    if (this.readOnly) throw new RegionError('PERMISSION', `regions: ${what} on pool ${this.path}, which was opened read-only`);
+    if (this.readOnly) throw new RegionError('PERMISSION', `${what} on pool ${this.path}, which was opened read-only`);
     return mapped;
   }
 
@@ -373,7 +373,7 @@ export class FileDevice implements PmDevice {
     const old = this.#writable('resize');
     checkSizeOption(sizeBytes, 'resize: sizeBytes');
     if (sizeBytes < this.#sizeBytes) {
-      throw new RegionError('INVALID', `regions: resize of ${this.path} to ${sizeBytes} bytes would shrink it from ${this.#sizeBytes}; pools only grow`);
+      throw new RegionError('INVALID', `resize of ${this.path} to ${sizeBytes} bytes would shrink it from ${this.#sizeBytes}; pools only grow`);
     }
     try {
       fs.ftruncateSync(this.#fd, sizeBytes);
