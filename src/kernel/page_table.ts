@@ -105,6 +105,20 @@ function walkBlock(device: PmDevice, table: number, level: number, poolBlocks: n
   }
 }
 
+/** Calls visit(page, block) for every mapped data page, in page order. */
+export function walkPages(device: PmDevice, tree: TreeRoot, poolBlocks: number, visit: (page: number, block: number) => void): void {
+  const descend = (table: number, level: number, firstPage: number): void => {
+    const span = ENTRIES_PER_BLOCK ** (level - 1);
+    for (let i = 0; i < ENTRIES_PER_BLOCK; i++) {
+      const child = readEntryAt(device, table * BLOCK_BYTES + i * 8, poolBlocks);
+      if (child === 0) continue;
+      if (level === 1) visit(firstPage + i, child);
+      else descend(child, level - 1, firstPage + i * span);
+    }
+  };
+  if (tree.root !== 0) descend(tree.root, tree.levels, 0);
+}
+
 /** Adds levels on top until the tree maps `levels` levels; the old root becomes entry 0. */
 export function deepen(tx: Transaction, tree: TreeRoot, levels: number): void {
   assert(levels >= tree.levels, 'page table: deepen only adds levels');

@@ -13,7 +13,7 @@ import type { PmDevice } from '../pm/device.js';
 import { assert } from '../util/assert.js';
 import type { Allocator } from './allocator.js';
 import { Journal } from './journal.js';
-import { deepen, levelsFor, lookupPage, releaseTree, setPage, truncate, walkTree } from './page_table.js';
+import { deepen, levelsFor, lookupPage, releaseTree, setPage, truncate, walkPages, walkTree } from './page_table.js';
 import type { RegionTable } from './region_table.js';
 import { pagesFor, scanPool } from './scan.js';
 import { readSuperblocks, writeSuperblockCopy, writeSuperblocks } from './superblock_store.js';
@@ -241,6 +241,12 @@ export class RegionManager {
     const block = lookupPage(this.device, slot, page, this.sb.poolBlocks);
     if (block === 0) target.fill(0, 0, PAGE_BYTES);
     else target.set(this.device.view(block * BLOCK_BYTES, PAGE_BYTES));
+  }
+
+  /** Calls visit(page, view) for every committed (non-hole) page; views are valid during the call. */
+  forEachCommittedPage(ref: RegionRef, visit: (page: number, view: Uint8Array) => void): void {
+    const slot = this.slot(ref);
+    walkPages(this.device, slot, this.sb.poolBlocks, (page, block) => visit(page, this.device.view(block * BLOCK_BYTES, PAGE_BYTES)));
   }
 
   /** A zero-copy view of the committed page (valid until the next commit), or null for a hole. */
