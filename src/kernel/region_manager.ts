@@ -233,6 +233,19 @@ export class RegionManager {
     return count;
   }
 
+  /** Pool byte offset of the region's slot (fsck and tests). */
+  slotPosition(ref: RegionRef): number {
+    this.slot(ref);
+    return this.table.position(ref.index);
+  }
+
+  /** The region's page-table blocks (fsck and tests). */
+  pageTableBlocks(ref: RegionRef): number[] {
+    const blocks: number[] = [];
+    walkTree(this.device, this.slot(ref), this.sb.poolBlocks, (block, level) => void (level > 0 && blocks.push(block)), 0);
+    return blocks;
+  }
+
   // ---- data ------------------------------------------------------------------------------
 
   /** Copies page `page` of the region into target (zeros for a hole). */
