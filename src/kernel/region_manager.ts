@@ -325,17 +325,26 @@ export class RegionManager {
     const poolBlocks = sizeBytes / BLOCK_BYTES;
     if (poolBlocks > MAX_POOL_BLOCKS) throw new RegionError('INVALID', `a pool holds at most ${MAX_POOL_BLOCKS} blocks`);
     const oldBlocks = this.sb.poolBlocks;
-    const needed = journalBlocksFor(poolBlocks);
-    const relocate = needed > this.sb.journalBlocks;
-    if (relocate && oldBlocks + needed > poolBlocks) throw new RegionError('INVALID', `growing to ${sizeBytes} bytes leaves no room for the larger journal; grow by more`);
+    const relocate = journalBlocksFor(poolBlocks) > this.sb.journalBlocks;
+    // A moved journal is sized for twice the new pool when that fits, so growing in small
+    // steps does not move it every time.
+    const roomy = journalBlocksFor(2 * poolBlocks);
+    const journalBlocks = oldBlocks + roomy <= poolBlocks ? roomy : journalBlocksFor(poolBlocks);
+    if (relocate && oldBlocks + journalBlocks > poolBlocks) throw new RegionError('INVALID', `growing to ${sizeBytes} bytes leaves no room for the larger journal; grow by more`);
     if (this.device.sizeBytes < sizeBytes) this.device.resize(sizeBytes);
     const next: Superblock = { ...this.sb, sequence: this.sb.sequence + 1, poolBlocks };
     if (relocate) {
-      this.device.fill(oldBlocks * BLOCK_BYTES, needed * BLOCK_BYTES, 0);
-      this.device.flush(oldBlocks * BLOCK_BYTES, needed * BLOCK_BYTES);
-      Object.assign(next, { journalStart: oldBlocks, journalBlocks: needed });
+      // The new space was never part of the pool, so it holds no old record; clearing the two
+      // commit words is enough to make sure no half starts out looking committed.
+      const start = oldBlocks * BLOCK_BYTES;
+      const halfBytes = (journalBlocks / 2) * BLOCK_BYTES;
+      for (const half of [start, start + halfBytes]) {
+        this.device.fill(half, 8, 0);
+        this.device.flush(half, 8);
+      }
+      Object.assign(next, { journalStart: oldBlocks, journalBlocks });
     }
-    this.device.fence(); // the last commit's in-place applies are durable before the old journal goes
+    if (relocate) this.device.fence(); // the last commit's in-place applies are durable before the old journal goes
     writeSuperblocks(this.device, next); // commit point: copy 0 durable
     const old = this.sb;
     this.sb = next;

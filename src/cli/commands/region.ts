@@ -1,0 +1,60 @@
+// Region commands: create, ls, stat, rm, mv, resize. Each opens the pool, makes one API call,
+// prints its result.
+
+import type { Command } from 'commander';
+import { formatSize } from '../../util/size.js';
+import { act, globalsOf, octalArg, sizeArg, withCommonOptions, withPool } from '../context.js';
+import { emit, octal, regionLines, regionTable } from '../output.js';
+
+export function registerRegionCommands(program: Command): void {
+  // --mode here is the region's permission bits; the pool mode goes before the command name.
+  withCommonOptions(program.command('create').argument('<name>').description('create a region'), { poolMode: false })
+    .requiredOption('--size <size>', 'region size, e.g. 64MiB', sizeArg('region size'))
+    .option('--mode <octal>', 'permission bits (default 0600)', octalArg)
+    .action(act(create));
+  withCommonOptions(program.command('ls').description('list the regions')).action(act(list));
+  withCommonOptions(program.command('stat').argument('<name>').description("show a region's attributes")).action(act(stat));
+  withCommonOptions(program.command('rm').argument('<name>').description('remove a region')).action(act(remove));
+  withCommonOptions(program.command('mv').argument('<old>').argument('<new>').description('rename a region')).action(act(rename));
+  withCommonOptions(program.command('resize').argument('<name>').description('change the size of a region'))
+    .requiredOption('--size <size>', 'new region size', sizeArg('region size'))
+    .action(act(resize));
+}
+
+function create(cmd: Command, name: string): void {
+  const globals = globalsOf(cmd);
+  const { size, mode } = cmd.opts<{ size: number; mode?: number }>();
+  const info = withPool(globals, (pool) => pool.create(name, mode === undefined ? { size } : { size, mode }));
+  emit(globals, info, () => [`created region ${info.name}: ${formatSize(info.sizeBytes)}, mode ${octal(info.mode)}`]);
+}
+
+function list(cmd: Command): void {
+  const globals = globalsOf(cmd);
+  const regions = withPool(globals, (pool) => pool.list());
+  emit(globals, regions, () => (regions.length === 0 ? ['no regions'] : regionTable(regions)));
+}
+
+function stat(cmd: Command, name: string): void {
+  const globals = globalsOf(cmd);
+  const info = withPool(globals, (pool) => pool.stat(name));
+  emit(globals, info, () => regionLines(info));
+}
+
+function remove(cmd: Command, name: string): void {
+  const globals = globalsOf(cmd);
+  withPool(globals, (pool) => pool.remove(name));
+  emit(globals, { ok: true }, () => [`removed region ${name}`]);
+}
+
+function rename(cmd: Command, from: string, to: string): void {
+  const globals = globalsOf(cmd);
+  withPool(globals, (pool) => pool.rename(from, to));
+  emit(globals, { ok: true }, () => [`renamed region ${from} to ${to}`]);
+}
+
+function resize(cmd: Command, name: string): void {
+  const globals = globalsOf(cmd);
+  const { size } = cmd.opts<{ size: number }>();
+  withPool(globals, (pool) => pool.resize(name, size));
+  emit(globals, { ok: true }, () => [`resized region ${name} to ${formatSize(size)}`]);
+}

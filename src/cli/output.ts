@@ -1,0 +1,80 @@
+// Printing: one JSON document on stdout with --json, else human-readable lines and tables
+// (sizes with formatSize, times as ISO 8601). Errors never come through here: main.ts prints
+// them on stderr.
+
+import type { CheckProblem, PoolInfo, RegionInfo, SyncStats } from '../api.js';
+import { formatSize } from '../util/size.js';
+import type { Globals } from './context.js';
+
+/** Prints value as JSON, or the human lines. Commands with no result pass { ok: true }. */
+export function emit(globals: Globals, value: unknown, human: () => string[]): void {
+  const text = globals.json ? JSON.stringify(value, null, 2) : human().join('\n');
+  if (text.length > 0) process.stdout.write(`${text}\n`);
+}
+
+/** Columns padded to their widest cell; the last column is not padded. */
+export function table(rows: string[][]): string[] {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '));
+}
+
+export function isoTime(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+export function octal(mode: number): string {
+  return `0${mode.toString(8).padStart(3, '0')}`;
+}
+
+export function regionTable(regions: RegionInfo[]): string[] {
+  const header = ['NAME', 'SIZE', 'ALLOCATED', 'MODE', 'UID', 'GID', 'MODIFIED', 'EPOCH'];
+  const rows = regions.map((r) => [r.name, formatSize(r.sizeBytes), formatSize(r.allocatedBytes), octal(r.mode), String(r.uid), String(r.gid), isoTime(r.modifiedAt), String(r.epoch)]);
+  return table([header, ...rows]);
+}
+
+export function regionLines(r: RegionInfo): string[] {
+  return table([
+    ['name', r.name],
+    ['id', `${r.id} (generation ${r.generation})`],
+    ['size', `${formatSize(r.sizeBytes)} (${r.sizeBytes} bytes)`],
+    ['allocated', formatSize(r.allocatedBytes)],
+    ['mode', octal(r.mode)],
+    ['owner', `uid ${r.uid}, gid ${r.gid}`],
+    ['created', isoTime(r.createdAt)],
+    ['modified', isoTime(r.modifiedAt)],
+    ['epoch', String(r.epoch)],
+  ]);
+}
+
+export function poolLines(p: PoolInfo): string[] {
+  return table([
+    ['pool', p.path],
+    ['version', String(p.version)],
+    ['capacity', formatSize(p.capacityBytes)],
+    ['used', formatSize(p.usedBytes)],
+    ['free', formatSize(p.freeBytes)],
+    ['block size', formatSize(p.blockBytes)],
+    ['regions', String(p.regions)],
+    ['slots', `${p.slots.used} used, ${p.slots.allocated} allocated, ${p.slots.max} max`],
+    ['journal', formatSize(p.journalBytes)],
+    ['persistence', p.persistence],
+    ['mode', p.mode],
+  ]);
+}
+
+export function syncLine(stats: SyncStats): string {
+  return `epoch ${stats.epoch}: ${stats.pages} pages, ${stats.linesFlushed} lines flushed, ${stats.fences} fences, ${formatNs(stats.ns)}`;
+}
+
+export function problemLine(p: CheckProblem): string {
+  const state = p.repaired === true ? 'repaired' : p.repairable ? 'repairable with --repair' : 'not repairable';
+  return `${p.structure} at offset ${p.offset}: ${p.message} (${state})`;
+}
+
+export function formatNs(ns: number): string {
+  if (ns < 1e3) return `${ns} ns`;
+  if (ns < 1e6) return `${(ns / 1e3).toFixed(1)} µs`;
+  if (ns < 1e9) return `${(ns / 1e6).toFixed(1)} ms`;
+  return `${(ns / 1e9).toFixed(2)} s`;
+}
