@@ -86,3 +86,46 @@ export interface MapOptions {
   length?: number;
   tracking?: Tracking;
 }
+
+/** A mapped window of a region (src/map/mapping.ts implements it). */
+export interface MappingApi {
+  readonly buffer: ArrayBuffer;
+  readonly shared: SharedArrayBuffer;
+  readonly offset: number;
+  readonly length: number;
+  readonly tracking: Tracking;
+  pmsync(): SyncStats;
+  markDirty(offset: number, length: number): void;
+  prepareWrite(offset: number, length: number): void;
+  unmap(): void;
+}
+
+/** An open region; the same surface in exclusive and shared mode. */
+export interface Region {
+  readonly access: Access;
+  readonly name: string;
+  info(): RegionInfo;
+  /** The committed bytes (holes read as zeros). */
+  read(offset?: number, length?: number): Uint8Array;
+  /** Store bytes and commit them in one pmsync. */
+  write(offset: number, bytes: Uint8Array): SyncStats;
+  map(options?: MapOptions): MappingApi;
+  pmsync(): SyncStats;
+}
+
+/** An open pool; the same surface in exclusive and shared mode. */
+export interface Pool {
+  readonly path: string;
+  readonly mode: 'exclusive' | 'shared';
+  create(name: string, options: CreateRegionOptions): RegionInfo;
+  open(name: string, options?: { access?: Access }): Region;
+  stat(name: string): RegionInfo;
+  list(): RegionInfo[];
+  rename(from: string, to: string): void;
+  resize(name: string, size: SizeSpec): void;
+  remove(name: string): void;
+  grow(size: SizeSpec): void;
+  info(): PoolInfo;
+  check(options?: { repair?: boolean }): CheckReport;
+  close(): void;
+}

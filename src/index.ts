@@ -1,5 +1,7 @@
 // The package root: everything a user of the Region System imports.
-export { createPool, openPool, checkPool, Pool, Region } from './pool.js';
+export { createPool, openPool, checkPool } from './pool.js';
+export { ExclusivePool, LocalRegion } from './exclusive_pool.js';
+export { Mapping } from './map/mapping.js';
 export { SimDevice } from './pm/sim_device.js';
 export type { CrashImageOptions } from './pm/sim_device.js';
 export { FileDevice } from './pm/file_device.js';

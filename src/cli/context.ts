@@ -6,7 +6,8 @@
 // -p/--json (and --mode where it means the pool mode) and the command's value wins.
 
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { openPool, type Pool } from '../pool.js';
+import type { Pool } from '../api.js';
+import { openPool } from '../pool.js';
 import type { PoolMode } from '../api.js';
 import { isRegionError } from '../errors.js';
 import { parseSize } from '../util/size.js';

@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import { Command } from 'commander';
 import { poolModeOption } from './context.js';
+import { registerBenchCommand } from './commands/bench.js';
 import { registerCrashtestCommand } from './commands/crashtest.js';
 import { registerDataCommands } from './commands/data.js';
 import { registerDemoCommand } from './commands/demo.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerDataCommands(program);
   registerCrashtestCommand(program);
   registerDemoCommand(program);
+  registerBenchCommand(program);
   return program;
 }
 

@@ -4,7 +4,8 @@
 import { once } from 'node:events';
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { openPool, type Pool } from '../../pool.js';
+import type { Pool } from '../../api.js';
+import { openPool } from '../../pool.js';
 import { RegionError } from '../../errors.js';
 import { formatSize } from '../../util/size.js';
 import { act, globalsOf, type Globals, sizeArg, withCommonOptions } from '../context.js';

@@ -7,7 +7,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { SyncStats } from '../../api.js';
 import { RegionError } from '../../errors.js';
-import { createPool, openPool, type Pool } from '../../pool.js';
+import type { Pool } from '../../api.js';
+import { createPool, openPool } from '../../pool.js';
 import { act, globalsOf } from '../context.js';
 import { emit, formatNs, table } from '../output.js';
 

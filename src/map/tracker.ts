@@ -1,0 +1,40 @@
+// Dirty tracking (DESIGN.md section 6): every tracker yields the pages of its mapping stored
+// to since the last pmsync. The pmsync freezes every mapping of the region first, so no store
+// lands between collect() and the copy.
+
+export type Mechanism = 'userfaultfd' | 'mprotect' | 'compare' | 'manual';
+
+export interface DirtyTracker {
+  readonly mechanism: Mechanism;
+  /** Pages (indexes within the mapping) stored to since the last rearm(); mapping is frozen. */
+  collect(): Iterable<number>;
+  /** After the copy: forget what was collected and watch again; also unfreezes the mapping. */
+  rearm(): void;
+  /** The kernel (read(2) etc.) will write [firstPage, endPage): make that possible and count it. */
+  prepareWrite(firstPage: number, endPage: number): void;
+  /** The application says it wrote [firstPage, endPage). */
+  markDirty(firstPage: number, endPage: number): void;
+  /** Stop tracking (before unmap). */
+  close(): void;
+}
+
+/** A bitmap of pages, one bit each, little-endian bit order within bytes. */
+export class PageBitmap {
+  readonly bytes: Uint8Array;
+  constructor(readonly pages: number) {
+    this.bytes = new Uint8Array(Math.ceil(pages / 8));
+  }
+  set(first: number, end: number): void {
+    for (let p = first; p < end; p++) this.bytes[p >> 3] = (this.bytes[p >> 3] ?? 0) | (1 << (p & 7));
+  }
+  *pagesSet(): Iterable<number> {
+    for (let i = 0; i < this.bytes.length; i++) {
+      const byte = this.bytes[i] ?? 0;
+      if (byte === 0) continue;
+      for (let bit = 0; bit < 8; bit++) if (byte & (1 << bit)) yield i * 8 + bit;
+    }
+  }
+  clear(): void {
+    this.bytes.fill(0);
+  }
+}
