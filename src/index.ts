@@ -6,6 +6,6 @@ export { SimDevice } from './pm/sim_device.js';
 export type { CrashImageOptions } from './pm/sim_device.js';
 export { FileDevice } from './pm/file_device.js';
 export { DeviceCounters, type PmDevice } from './pm/device.js';
-export { RegionError, ERROR_CODES, type ErrorCode } from './errors.js';
+export { RegionError, ERROR_CODES, isRegionError, type ErrorCode } from './errors.js';
 export { parseSize, formatSize } from './util/size.js';
 export type * from './api.js';
