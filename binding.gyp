@@ -10,7 +10,10 @@
         "native/flush.c",
         "native/futex.c",
         "native/lock.c",
-        "native/map.c"
+        "native/map.c",
+        "native/shared_buffer.cc",
+        "native/track.c",
+        "native/uffd.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags_c": ["-std=gnu11"],

@@ -1,4 +1,4 @@
-// Mappings: mmap of a file range, external ArrayBuffers over it, and their end.
+// Mappings: mmap of a file range, ArrayBuffers over it, protection, and their end.
 //
 // A MapHandle is a type-tagged napi external around a mapping_t, so a wrong object is a
 // TypeError instead of a wild pointer. buffers() wraps chunks of the mapping in external
@@ -7,17 +7,33 @@
 //
 //   holders = 1 (the handle) + ArrayBuffers whose finalizer has not yet run
 //
-// unmap() detaches every ArrayBuffer still alive (later access throws in JavaScript) and
-// munmaps at once. If JavaScript drops the handle and its buffers without unmap, the last
-// finalizer munmaps, so an abandoned mapping is not leaked.
+// unmap() detaches every ArrayBuffer still alive (later access throws in JavaScript). If
+// JavaScript drops the handle and its buffers without unmap, the last finalizer unmaps, so
+// an abandoned mapping is not leaked.
+//
+// SharedArrayBuffers (sharedBuffer(), shared_buffer.cc) cannot be detached and may live in
+// other threads, so they hold the *address range* rather than the handle:
+//
+//   range holders = (holders > 0 ? 1 : 0) + SharedArrayBuffer backing stores not yet freed
+//
+// Their deleters run on any thread (a worker's, or V8's background sweeper), so this count
+// and the range's state sit under a mutex. unmap() with shared buffers alive replaces the
+// range by private anonymous zero memory (MAP_FIXED): reads through them see zeros, writes
+// go nowhere, nothing faults; the last deleter munmaps it.
+//
+//   range:  MAPPED --unmap(), no shared buffers--------------------------> FREE
+//           MAPPED --unmap(), shared buffers alive--> ZEROED --last deleter--> FREE
+//           MAPPED --handle and buffers finalized, then last deleter----------> FREE
 //
 // Not prevented here: truncating the file under a live mapping (access past the new end of
 // file raises SIGBUS, as for any mmap) and storing through buffers of a read-only mapping
-// (SIGSEGV). The TypeScript layer owns the file size and refuses writes when read-only.
+// (SIGSEGV; track.c can turn that into a message). The TypeScript layer owns the file size
+// and refuses writes when read-only.
 
 #include "regions.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -30,29 +46,97 @@
 #define MAP_SYNC 0x80000
 #endif
 
+typedef enum { RANGE_MAPPED, RANGE_ZEROED, RANGE_FREE } range_state_t;
+
 struct mapping {
   uint8_t *addr;
   size_t length;
+  bool writable;
+  // JavaScript thread only:
   bool unmapped;
   size_t holders;
   napi_ref *buffers; // weak references: detaching needs the ArrayBuffer only if it is alive
   size_t buffer_count;
   size_t buffer_capacity;
+  // Under lock, from any thread:
+  pthread_mutex_t lock;
+  size_t shared_count; // SharedArrayBuffer backing stores not yet freed
+  bool handle_gone;    // holders reached 0
+  range_state_t range;
 };
 
 static const napi_type_tag MAPPING_TAG = {0x7265676e5f6d6170ULL, 0x9d3c51a0e6b2f417ULL};
+
+uint8_t *mapping_addr(const mapping_t *mapping) { return mapping->addr; }
+size_t mapping_length(const mapping_t *mapping) { return mapping->length; }
+bool mapping_writable(const mapping_t *mapping) { return mapping->writable; }
+
+static void range_munmap(mapping_t *mapping) {
+  ASSERT(mapping->range != RANGE_FREE);
+  int rc = munmap(mapping->addr, mapping->length);
+  ASSERT(rc == 0);
+  mapping->range = RANGE_FREE;
+}
+
+// Frees the struct once neither JavaScript nor a shared buffer can reach it.
+static void mapping_free_if_unreachable(mapping_t *mapping) {
+  pthread_mutex_lock(&mapping->lock);
+  bool unreachable = mapping->handle_gone && mapping->shared_count == 0;
+  if (unreachable && mapping->range != RANGE_FREE) range_munmap(mapping);
+  pthread_mutex_unlock(&mapping->lock);
+  if (!unreachable) return;
+  pthread_mutex_destroy(&mapping->lock);
+  free(mapping);
+}
+
+void mapping_share_acquire(mapping_t *mapping) {
+  pthread_mutex_lock(&mapping->lock);
+  ASSERT(mapping->range == RANGE_MAPPED && !mapping->handle_gone);
+  mapping->shared_count++;
+  pthread_mutex_unlock(&mapping->lock);
+}
+
+// Any thread; no JavaScript.
+void mapping_share_release(mapping_t *mapping) {
+  pthread_mutex_lock(&mapping->lock);
+  ASSERT(mapping->shared_count > 0);
+  mapping->shared_count--;
+  if (mapping->shared_count == 0 && mapping->range == RANGE_ZEROED) range_munmap(mapping);
+  pthread_mutex_unlock(&mapping->lock);
+  mapping_free_if_unreachable(mapping);
+}
+
+// unmap(): the range leaves JavaScript's reach, at once or (shared buffers alive) as zeros.
+static void mapping_close_range(mapping_t *mapping) {
+  pthread_mutex_lock(&mapping->lock);
+  ASSERT(mapping->range == RANGE_MAPPED);
+  if (mapping->shared_count == 0) {
+    range_munmap(mapping);
+  } else {
+    void *zeros = mmap(mapping->addr, mapping->length, PROT_READ | PROT_WRITE,
+                       MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    // If even that fails (no memory for a VMA) the file stays mapped until the last
+    // deleter: the shared buffers keep seeing it, which is still no crash.
+    if (zeros != MAP_FAILED) {
+      ASSERT(zeros == mapping->addr);
+      mapping->range = RANGE_ZEROED;
+    }
+  }
+  pthread_mutex_unlock(&mapping->lock);
+}
 
 static void mapping_release(napi_env env, mapping_t *mapping) {
   ASSERT(mapping->holders > 0);
   mapping->holders--;
   if (mapping->holders > 0) return;
-  if (!mapping->unmapped) {
-    int rc = munmap(mapping->addr, mapping->length);
-    ASSERT(rc == 0);
-  }
+  if (!mapping->unmapped) track_forget(mapping);
   for (size_t i = 0; i < mapping->buffer_count; i++) napi_delete_reference(env, mapping->buffers[i]);
   free(mapping->buffers);
-  free(mapping);
+  mapping->buffers = NULL;
+  pthread_mutex_lock(&mapping->lock);
+  mapping->handle_gone = true;
+  pthread_mutex_unlock(&mapping->lock);
+  mapping_free_if_unreachable(mapping);
 }
 
 static void mapping_finalize_handle(napi_env env, void *data, void *hint) {
@@ -114,6 +198,18 @@ bool arg_mapping_range(args_t *args, const mapping_t *mapping, size_t i, uint8_t
   return true;
 }
 
+// arg_mapping_range, and both ends on page boundaries (EINVAL).
+bool arg_mapping_pages(args_t *args, const mapping_t *mapping, size_t i, uint8_t **start, size_t *length) {
+  if (!arg_mapping_range(args, mapping, i, start, length)) return false;
+  size_t offset = (size_t)(*start - mapping->addr);
+  if (offset % PAGE_BYTES != 0 || *length % PAGE_BYTES != 0) {
+    throw_code(args->env, "EINVAL", NULL, "%s: offset %zu and length %zu must be multiples of %d", args->fn, offset,
+               *length, PAGE_BYTES);
+    return false;
+  }
+  return true;
+}
+
 // A mapping past the end of a regular file would SIGBUS on first touch: refuse it here.
 static bool check_file_covers(args_t *args, int fd, int64_t offset, int64_t length) {
   struct stat st;
@@ -129,7 +225,7 @@ static bool check_file_covers(args_t *args, int fd, int64_t offset, int64_t leng
   return true;
 }
 
-static napi_value mapping_wrap(napi_env env, uint8_t *addr, size_t length) {
+static napi_value mapping_wrap(napi_env env, uint8_t *addr, size_t length, bool writable) {
   mapping_t *mapping = calloc(1, sizeof *mapping);
   napi_value handle;
   if (mapping == NULL) {
@@ -138,9 +234,14 @@ static napi_value mapping_wrap(napi_env env, uint8_t *addr, size_t length) {
   }
   mapping->addr = addr;
   mapping->length = length;
+  mapping->writable = writable;
   mapping->holders = 1;
+  mapping->range = RANGE_MAPPED;
+  int rc = pthread_mutex_init(&mapping->lock, NULL);
+  ASSERT(rc == 0);
   if (!napi_check(env, napi_create_external(env, mapping, mapping_finalize_handle, NULL, &handle), "napi_create_external")) {
     munmap(addr, length);
+    pthread_mutex_destroy(&mapping->lock);
     free(mapping);
     return NULL;
   }
@@ -171,7 +272,7 @@ napi_value map_map(napi_env env, napi_callback_info info) {
   void *addr = mmap(NULL, (size_t)length, prot, flags, fd, (off_t)offset);
   if (addr == MAP_FAILED) return throw_errno(env, errno, "map", sync ? "mmap(MAP_SYNC)" : "mmap");
   ASSERT((uintptr_t)addr % PAGE_BYTES == 0);
-  return mapping_wrap(env, addr, (size_t)length);
+  return mapping_wrap(env, addr, (size_t)length, writable);
 }
 
 static bool mapping_reserve(napi_env env, mapping_t *mapping, size_t more) {
@@ -261,15 +362,14 @@ static void mapping_detach_all(napi_env env, mapping_t *mapping) {
   mapping->buffer_count = 0;
 }
 
-// unmap(handle): idempotent.
+// unmap(handle): idempotent. Also drops a tracking registration (track.c).
 napi_value map_unmap(napi_env env, napi_callback_info info) {
   args_t args;
   mapping_t *mapping;
   if (!args_get(env, info, "unmap", 1, &args) || !arg_mapping_any(&args, 0, &mapping)) return NULL;
   if (!mapping->unmapped) {
     mapping_detach_all(env, mapping);
-    int rc = munmap(mapping->addr, mapping->length);
-    ASSERT(rc == 0);
+    track_forget_unmapping(mapping, mapping_close_range);
     mapping->unmapped = true;
   }
   return make_undefined(env);
@@ -291,5 +391,51 @@ napi_value map_msync(napi_env env, napi_callback_info info) {
   uintptr_t end = (uintptr_t)start + length;
   ASSERT(first >= (uintptr_t)mapping->addr);
   if (msync((void *)first, end - first, MS_SYNC) != 0) return throw_errno(env, errno, "msync", "msync");
+  return make_undefined(env);
+}
+
+// memfdCreate(name, sizeBytes) -> fd: an anonymous shared-memory file (MFD_CLOEXEC) of
+// sizeBytes zero bytes, e.g. a region's working copy. The caller closes the descriptor.
+napi_value map_memfd_create(napi_env env, napi_callback_info info) {
+  args_t args;
+  char name[MEMFD_NAME_BYTES_MAX + 1];
+  size_t name_length;
+  int64_t size;
+  if (!args_get(env, info, "memfdCreate", 2, &args) ||
+      !arg_string(&args, 0, "name", name, sizeof name, &name_length) ||
+      !arg_integer(&args, 1, "sizeBytes", 0, SAFE_INTEGER_MAX, &size)) {
+    return NULL;
+  }
+  int fd = memfd_create(name, MFD_CLOEXEC);
+  if (fd < 0) return throw_errno(env, errno, "memfdCreate", "memfd_create");
+  if (ftruncate(fd, (off_t)size) != 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "memfdCreate", "ftruncate");
+  }
+  return make_number(env, fd);
+}
+
+static const char *const ACCESS_NAMES[] = {"none", "r", "rw"};
+static const int ACCESS_PROT[] = {PROT_NONE, PROT_READ, PROT_READ | PROT_WRITE};
+
+// protect(handle, offset, length, access): mprotect of whole pages of the mapping.
+napi_value map_protect(napi_env env, napi_callback_info info) {
+  args_t args;
+  mapping_t *mapping;
+  uint8_t *start;
+  size_t length, access;
+  if (!args_get(env, info, "protect", 4, &args) || !arg_mapping(&args, 0, &mapping) ||
+      !arg_mapping_pages(&args, mapping, 1, &start, &length) ||
+      !arg_choice(&args, 3, "access", ACCESS_NAMES, sizeof ACCESS_NAMES / sizeof ACCESS_NAMES[0], &access)) {
+    return NULL;
+  }
+  int prot = ACCESS_PROT[access];
+  if ((prot & PROT_WRITE) && !mapping->writable) {
+    return throw_code(env, "EACCES", "mprotect", "protect: the mapping is read-only; 'rw' is refused");
+  }
+  if (length == 0) return make_undefined(env);
+  track_note_protect(mapping, prot);
+  if (mprotect(start, length, prot) != 0) return throw_errno(env, errno, "protect", "mprotect");
   return make_undefined(env);
 }

@@ -1,8 +1,9 @@
 // regions_native: the arch layer of the Region System (DESIGN.md sections 1-3, 6).
 //
-// It maps, flushes, locks, waits and checksums; it holds no policy. Entry points follow the
-// xv6 split: args.c checks JavaScript arguments and nothing else, then the mechanism files
-// (map.c, flush.c, lock.c, futex.c, crc32c.c) do the work on plain C values.
+// It maps, protects, tracks stores, flushes, locks, waits and checksums; it holds no policy.
+// Entry points follow the xv6 split: args.c checks JavaScript arguments and nothing else,
+// then the mechanism files (map.c, shared_buffer.cc, track.c, uffd.c, flush.c, lock.c,
+// futex.c, crc32c.c) do the work on plain C values.
 //
 // Every failure is a thrown JavaScript error, never a crash: TypeError for a wrong type or
 // handle, Error with `code` = errno name ('EBADF', 'EINVAL', 'ERANGE', 'EOPNOTSUPP', ...)
@@ -17,12 +18,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define ARGS_MAX 6
 #define SAFE_INTEGER_MAX INT64_C(9007199254740991) // 2^53 - 1, Number.MAX_SAFE_INTEGER
 #define PAGE_BYTES 4096
 #define CACHE_LINE_BYTES 64
-// ArrayBuffers made by buffers() stay at or below this size: every Node >= 20 accepts it.
+// ArrayBuffers made by buffers() and sharedBuffer() stay at or below this size: every
+// Node >= 20 accepts it.
 #define CHUNK_BYTES_MAX (INT64_C(1) << 30)
+// memfd_create(2) names: 249 bytes, the kernel's limit (NAME_MAX minus "memfd:").
+#define MEMFD_NAME_BYTES_MAX 249
+// Dirty tracking (track.c). The registry is a fixed table the SIGSEGV handler reads without locks.
+#define TRACK_ENTRIES_MAX 4096
+#define TRACK_LABEL_BYTES_MAX 127
+// Each page a 'segv' tracker unprotects may split a VMA in three; vm.max_map_count is 65,530
+// by default, so a tracker gives up page-by-page protection well before half of that.
+#define TRACK_FAULT_PAGES_DEFAULT 16384
+#define TRACK_FAULT_PAGES_MAX 30000
+// Freeze and unregister wait for handlers already inside the range to leave; they run a few
+// system calls at most, so this is only a guard against a broken invariant.
+#define TRACK_DRAIN_MS_MAX 5000
+// PAGEMAP_SCAN result regions per ioctl (24 bytes each); the scan loops until the range is done.
+#define PAGEMAP_REGIONS_PER_SCAN 512
+// Page indexes come back as a Uint32Array.
+#define PAGE_INDEX_MAX UINT32_MAX
 
 // Invariants of our own code (never of user input) stay checked in production: a broken one
 // stops the process with its text rather than letting it write on through a bad pointer.
@@ -55,6 +77,17 @@ bool arg_bool(args_t *args, size_t i, const char *name, bool *out);
 bool arg_fd(args_t *args, size_t i, int *out);
 bool arg_timeout_ms(args_t *args, size_t i, double *out);
 bool arg_bytes(args_t *args, size_t i, const char *name, uint8_t **data, size_t *length);
+bool arg_string(args_t *args, size_t i, const char *name, char *out, size_t capacity, size_t *length);
+bool arg_choice(args_t *args, size_t i, const char *name, const char *const *choices, size_t count, size_t *out);
+// The same checks on a value that is not a positional argument (a property of an options object).
+bool value_integer(args_t *args, napi_value value, const char *name, int64_t min, int64_t max, int64_t *out);
+bool value_string(args_t *args, napi_value value, const char *name, char *out, size_t capacity, size_t *length);
+bool value_choice(args_t *args, napi_value value, const char *name, const char *const *choices, size_t count,
+                  size_t *out);
+bool value_bytes(args_t *args, napi_value value, const char *name, uint8_t **data, size_t *length);
+bool arg_object(args_t *args, size_t i, const char *name);
+// The named property of an object, or NULL in *out if it is undefined (absent).
+bool object_property(args_t *args, napi_value object, const char *key, napi_value *out);
 napi_value make_bool(napi_env env, bool value);
 napi_value make_number(napi_env env, double value);
 napi_value make_string(napi_env env, const char *value);
@@ -64,10 +97,46 @@ napi_value make_undefined(napi_env env);
 typedef struct mapping mapping_t;
 bool arg_mapping(args_t *args, size_t i, mapping_t **out);
 bool arg_mapping_range(args_t *args, const mapping_t *mapping, size_t i, uint8_t **start, size_t *length);
+bool arg_mapping_pages(args_t *args, const mapping_t *mapping, size_t i, uint8_t **start, size_t *length);
+uint8_t *mapping_addr(const mapping_t *mapping);
+size_t mapping_length(const mapping_t *mapping);
+bool mapping_writable(const mapping_t *mapping);
+// A SharedArrayBuffer's backing store holds the address range (not the handle) until its
+// deleter runs, on any thread: acquire on the JavaScript thread, release from anywhere.
+void mapping_share_acquire(mapping_t *mapping);
+void mapping_share_release(mapping_t *mapping);
 napi_value map_map(napi_env env, napi_callback_info info);
 napi_value map_buffers(napi_env env, napi_callback_info info);
 napi_value map_unmap(napi_env env, napi_callback_info info);
 napi_value map_msync(napi_env env, napi_callback_info info);
+napi_value map_memfd_create(napi_env env, napi_callback_info info);
+napi_value map_protect(napi_env env, napi_callback_info info);
+
+// ---- shared_buffer.cc
+napi_value shared_buffer(napi_env env, napi_callback_info info);
+
+// ---- track.c
+// Called by map.c when the handle dies: drops the registration, if any, and gives the
+// mapping back the protection it was mapped with (shared buffers may still use it).
+void track_forget(const mapping_t *mapping);
+// Called by unmap(): runs close_range(mapping), then drops the registration, atomically
+// with respect to other registrations.
+void track_forget_unmapping(mapping_t *mapping, void (*close_range)(mapping_t *mapping));
+// Called by protect(): a foreign PROT_NONE inside a tracked mapping makes the handler probe.
+void track_note_protect(const mapping_t *mapping, int prot);
+napi_value track_register(napi_env env, napi_callback_info info);
+napi_value track_unregister(napi_env env, napi_callback_info info);
+napi_value track_status(napi_env env, napi_callback_info info);
+napi_value track_reset(napi_env env, napi_callback_info info);
+napi_value track_freeze(napi_env env, napi_callback_info info);
+napi_value track_thaw(napi_env env, napi_callback_info info);
+
+// ---- uffd.c
+napi_value uffd_available(napi_env env, napi_callback_info info);
+napi_value uffd_open(napi_env env, napi_callback_info info);
+napi_value uffd_register(napi_env env, napi_callback_info info);
+napi_value uffd_unregister(napi_env env, napi_callback_info info);
+napi_value uffd_pagemap_written(napi_env env, napi_callback_info info);
 
 // ---- flush.c
 void flush_init(void);
@@ -91,5 +160,9 @@ napi_value futex_wake(napi_env env, napi_callback_info info);
 void crc32c_init(void);
 napi_value crc32c_js(napi_env env, napi_callback_info info);
 napi_value crc32c_portable_js(napi_env env, napi_callback_info info);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,13 +1,15 @@
 // The one module that loads the native addon (build/Release/regions_native.node) and types it.
 // Nothing else imports the .node file. The addon is the arch layer: it maps, protects,
-// flushes, locks, waits and checksums; it holds no policy.
+// tracks stores (a SIGSEGV handler, or userfaultfd + PAGEMAP_SCAN), freezes, flushes,
+// locks, waits and checksums; it holds no policy.
 //
 // Native errors arrive as JS Errors with `code` set to the errno name (e.g. 'EBADF',
 // 'EINVAL', 'ERANGE', 'EOPNOTSUPP') and `syscall` naming the call; a MapHandle used after
 // unmap throws code 'ECLOSED'; a wrong argument type (or a foreign object passed as a
 // MapHandle) is a TypeError. The addon never crashes the process on bad arguments.
 // Out of its reach (documented in native/map.c): truncating a file under a live mapping
-// (SIGBUS on access past the new end) and storing through buffers of a read-only mapping.
+// (SIGBUS on access past the new end) and storing through buffers of a read-only mapping
+// (SIGSEGV; registered with trackRegister mode 'readonly' it first prints which region).
 
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +30,48 @@ export type FutexMemory = ArrayBuffer | SharedArrayBuffer | ArrayBufferView;
 
 /** The largest chunkBytes buffers() accepts (1 GiB): an ArrayBuffer size every Node >= 20 takes. */
 export const CHUNK_BYTES_MAX = 1 << 30;
+
+/** Page protection for protect(). */
+export type PageAccess = 'none' | 'r' | 'rw';
+
+/**
+ * How the SIGSEGV handler serves a registered mapping (native/track.c):
+ * - 'segv': trackRegister makes the whole mapping read-only; the first store to each page
+ *   faults, sets its bit in `bitmap` and makes the page writable. After faultPagesMax pages
+ *   the whole mapping is made writable and trackStatus().overflow is true: treat every page
+ *   as dirty. Kernel writes into a protected page (fs.readSync into the mapping) fail with
+ *   EFAULT; that is what prepareWrite (mark, then unprotect) is for.
+ * - 'uffd': the userfaultfd tracker (uffdRegister/pagemapWritten) tracks; only the freeze here.
+ * - 'none': no tracking (scan and manual modes); only the freeze.
+ * - 'readonly': trackRegister makes the mapping read-only; a store prints
+ *   `regions: store into read-only region "<label>" at offset <n>` on stderr and the process
+ *   dies by SIGSEGV.
+ */
+export type TrackMode = 'segv' | 'uffd' | 'none' | 'readonly';
+
+export interface TrackOptions {
+  mode: TrackMode;
+  /** Names the region in fatal messages (at most 127 UTF-8 bytes; control characters print as '?'). */
+  label: string;
+  /**
+   * 'segv' only, required there: 1 bit per page of the mapping (page i is bit i % 8 of byte
+   * i >> 3), set by the handler with an atomic or; the caller clears it. The addon keeps a
+   * reference. It must not be a view of a buffers() ArrayBuffer (unmap would free it under
+   * the handler): use a plain (made untransferable here) or shared buffer.
+   */
+  bitmap?: Uint8Array;
+  /** 'segv': pages marked one by one before the overflow fallback (default 16384, at most 30000). */
+  faultPagesMax?: number;
+  /** Bytes of the mapping before region offset 0 (e.g. a control page); messages report offsets after it. Default 0. */
+  dataOffset?: number;
+}
+
+export interface TrackStatus {
+  /** 'segv': pages marked since trackRegister or trackReset. */
+  faults: number;
+  /** 'segv': the whole mapping was made writable; every page must be treated as dirty. */
+  overflow: boolean;
+}
 
 export interface NativeAddon {
   /**
@@ -84,6 +128,63 @@ export interface NativeAddon {
   crc32c(bytes: Uint8Array, seed: number): number;
   /** The same CRC32C by the table path, so tests can hold the instruction path to it. */
   crc32cPortable(bytes: Uint8Array, seed: number): number;
+
+  /** memfd_create(name, MFD_CLOEXEC) + ftruncate(sizeBytes): a working copy's file; close it with fs.closeSync. */
+  memfdCreate(name: string, sizeBytes: number): number;
+  /**
+   * A SharedArrayBuffer over [offset, offset+length) of the mapping (length 1 .. CHUNK_BYTES_MAX):
+   * works with Atomics and can be posted to workers (shared, not moved). It cannot be
+   * detached: after unmap it reads zeros and writes go nowhere (the range is replaced by
+   * anonymous memory and freed when the last SharedArrayBuffer over it is collected).
+   */
+  sharedBuffer(handle: MapHandle, offset: number, length: number): SharedArrayBuffer;
+  /** mprotect of [offset, offset+length): both page-aligned (EINVAL); 'rw' on a read-only mapping is EACCES. */
+  protect(handle: MapHandle, offset: number, length: number, access: PageAccess): void;
+
+  /**
+   * Registers the mapping with the SIGSEGV handler (installed on first use; faults outside
+   * registered mappings go to the previous handler, e.g. V8's WebAssembly traps, or kill the
+   * process as before). EEXIST if already registered. unmap() unregisters.
+   */
+  trackRegister(handle: MapHandle, options: TrackOptions): void;
+  /** Drops the registration (no-op if none), gives the mapping back its mapped protection, releases frozen threads. */
+  trackUnregister(handle: MapHandle): void;
+  /** EINVAL if the mapping is not registered. */
+  trackStatus(handle: MapHandle): TrackStatus;
+  /** Zeroes faults and overflow (the caller clears the bitmap first, while frozen). */
+  trackReset(handle: MapHandle): void;
+  /**
+   * Freeze: sets the entry's frozen flag, then mprotect(whole mapping, PROT_READ), which
+   * shoots down every thread's TLB. A thread that stores meanwhile waits (futex) until
+   * trackThaw, then its store retries. The freezing thread itself must not store: it would
+   * wait for itself, so the handler prints a message and the process dies by SIGSEGV.
+   * EINVAL if not registered or already frozen.
+   */
+  trackFreeze(handle: MapHandle): void;
+  /**
+   * mprotect(whole mapping, access), then clears the frozen flag and wakes every waiter.
+   * 'segv' thaws with 'r' after clearing the bitmap and trackReset (every page protected
+   * again, split VMAs merged); 'uffd'/'none' with 'rw'. Works unfrozen too.
+   */
+  trackThaw(handle: MapHandle, access: 'r' | 'rw'): void;
+
+  /** Whether uffdOpen() works here: userfaultfd with WP_ASYNC, WP_HUGETLBFS_SHMEM and WP_UNPOPULATED (probed once). */
+  uffdAvailable(): boolean;
+  /**
+   * userfaultfd(O_CLOEXEC|O_NONBLOCK|UFFD_USER_MODE_ONLY) with asynchronous write-protect;
+   * EOPNOTSUPP naming the missing feature if the kernel lacks one. Close it with fs.closeSync.
+   */
+  uffdOpen(): number;
+  /** Registers the whole mapping for write-protect and protects every page (touched or not). */
+  uffdRegister(uffd: number, handle: MapHandle): void;
+  uffdUnregister(uffd: number, handle: MapHandle): void;
+  /**
+   * PAGEMAP_SCAN of [offset, offset+length) (page-aligned): indexes, from the mapping's
+   * start and ascending, of the pages written since they were last protected; with
+   * `reprotect` those pages are protected again in the same walk (EPERM if the range is not
+   * uffdRegister'ed). Kernel writes (read(2) into the mapping) count as writes.
+   */
+  pagemapWritten(handle: MapHandle, offset: number, length: number, reprotect: boolean): Uint32Array;
 }
 
 /** What the .node file itself exports: it has no N-API access to SharedArrayBuffer memory. */
@@ -100,14 +201,33 @@ function futexMemory(memory: FutexMemory): ArrayBuffer | ArrayBufferView {
   return memory instanceof SharedArrayBuffer ? new Uint8Array(memory) : memory;
 }
 
+// The handler writes into a 'segv' bitmap until unregistered: its memory must not go away first.
+function checkBitmap(options: TrackOptions, mapped: WeakSet<ArrayBuffer>): void {
+  if (typeof options !== 'object' || options === null || !(options.bitmap instanceof Uint8Array)) return;
+  const buffer = options.bitmap.buffer;
+  if (buffer instanceof SharedArrayBuffer) return; // never detached
+  if (mapped.has(buffer)) {
+    throw new TypeError('trackRegister: options.bitmap must not be a view of mapped memory from buffers() (unmap would free it); use a plain or shared buffer');
+  }
+  markAsUntransferable(buffer); // a transfer to a worker would detach it under the handler
+}
+
 function wrap(raw: RawAddon): NativeAddon {
+  const mapped = new WeakSet<ArrayBuffer>();
   return Object.freeze({
     ...raw,
     buffers(handle: MapHandle, chunkBytes: number): ArrayBuffer[] {
       const list = raw.buffers(handle, chunkBytes);
       // A buffer moved to a worker would escape unmap's detach and outlive the mapping.
-      for (const buffer of list) markAsUntransferable(buffer);
+      for (const buffer of list) {
+        markAsUntransferable(buffer);
+        mapped.add(buffer);
+      }
       return list;
+    },
+    trackRegister(handle: MapHandle, options: TrackOptions): void {
+      checkBitmap(options, mapped);
+      raw.trackRegister(handle, options);
     },
     futexWait(memory: FutexMemory, byteOffset: number, expected: number, timeoutMs: number): FutexWaitResult {
       return raw.futexWait(futexMemory(memory), byteOffset, expected, timeoutMs);

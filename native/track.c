@@ -1,0 +1,631 @@
+// Dirty tracking and the freeze: a registry of mapped ranges and the SIGSEGV handler that
+// serves them (DESIGN.md section 6).
+//
+// A registered range has a mode:
+//   'segv'     the whole mapping is made read-only; the first store to a page faults, the
+//              handler sets the page's bit in the caller's bitmap (1 bit per page, bit
+//              i%8 of byte i/8) and makes that page writable. Each such page may split a
+//              VMA, so after faultPagesMax pages the handler makes the whole mapping
+//              writable and raises `overflow`: from then on every page counts as dirty.
+//   'uffd'     userfaultfd write-protect does the tracking (uffd.c); only the freeze is here.
+//   'none'     no tracking (scan and manual modes); only the freeze.
+//   'readonly' the mapping is made read-only; a store prints one line naming the label and
+//              the offset on stderr, then the process dies by SIGSEGV as it would have.
+// Any mode can be frozen: trackFreeze makes the whole mapping read-only (one mprotect, so
+// Linux shoots down the TLBs of every thread); a thread storing meanwhile waits in the
+// handler on the entry's freeze word until trackThaw, then returns and its store retries.
+//
+// Every other fault goes to the handler that was installed before ours (Node's, which
+// serves V8's WebAssembly traps), or, if that was SIG_DFL or SIG_IGN, to the default
+// action: the process dies by SIGSEGV exactly as it would without us.
+//
+// The registry is a fixed table. JavaScript threads write it under `writers`; the handler
+// reads it without locks:
+//
+//   state:  FREE --register--> LIVE --unregister--> DYING --no users left--> FREE
+//
+// A handler announces itself in `users` before it trusts an entry (and re-checks LIVE
+// after), so unregister can wait for it to leave before the slot is reused. A handler that
+// may unprotect a page also counts itself in `active` before it checks `frozen`; the freeze
+// sets `frozen` before it waits for `active` to drain (both sequentially consistent), so no
+// page is unprotected after the freeze's mprotect. Inside the handler only async-signal-safe
+// calls: atomics, mprotect, futex, write, sigaction, process_vm_readv, gettid.
+
+#include "regions.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#define X86_PF_WRITE 0x2 // page-fault error code: the access was a write
+
+typedef enum { MODE_SEGV, MODE_UFFD, MODE_NONE, MODE_READONLY } track_mode_t;
+static const char *const MODE_NAMES[] = {"segv", "uffd", "none", "readonly"};
+#define MODE_COUNT (sizeof MODE_NAMES / sizeof MODE_NAMES[0])
+
+static const char *const THAW_NAMES[] = {"r", "rw"};
+static const int THAW_PROT[] = {PROT_READ, PROT_READ | PROT_WRITE};
+
+typedef enum { ENTRY_FREE, ENTRY_LIVE, ENTRY_DYING } entry_state_t;
+typedef enum { FAULT_NOT_OURS, FAULT_HANDLED } fault_verdict_t;
+
+typedef struct entry {
+  _Atomic uint32_t state;
+  _Atomic uint32_t users;  // handlers that may be reading this entry
+  _Atomic uint32_t active; // handlers between their `frozen` check and their last mprotect
+  _Atomic uint32_t frozen; // the futex word: 1 while frozen
+  _Atomic int32_t freezer_tid;
+  _Atomic uintptr_t start; // [start, end) of the mapping
+  _Atomic uintptr_t end;
+  _Atomic uint64_t faults;   // 'segv': pages newly marked since the last reset
+  _Atomic uint32_t overflow; // 'segv': the whole mapping was made writable
+  _Atomic uint32_t foreign_none; // protect(..., 'none') touched the mapping: probe readability
+  // Written only while FREE, by the registering thread:
+  track_mode_t mode;
+  const mapping_t *owner;
+  _Atomic uint8_t *bitmap;
+  uint64_t fault_pages_max;
+  uint64_t report_offset_bias;
+  napi_env env;
+  napi_ref bitmap_ref;
+  char label[TRACK_LABEL_BYTES_MAX + 1];
+  size_t label_length;
+} entry_t;
+
+static entry_t entries[TRACK_ENTRIES_MAX];
+static _Atomic size_t entries_used; // high-water mark: the handler scans [0, entries_used)
+static pthread_mutex_t writers = PTHREAD_MUTEX_INITIALIZER;
+static struct sigaction previous_action;
+static bool handler_installed;
+
+// ---- the handler side (async-signal-safe only)
+
+static long futex_call(_Atomic uint32_t *word, int op, uint32_t value) {
+  return syscall(SYS_futex, (uint32_t *)word, op, value, NULL, NULL, 0);
+}
+
+static void write_all(const char *text, size_t length) {
+  while (length > 0) {
+    ssize_t done = write(STDERR_FILENO, text, length);
+    if (done < 0 && errno == EINTR) continue;
+    if (done <= 0) return;
+    text += done;
+    length -= (size_t)done;
+  }
+}
+
+static size_t append(char *out, size_t used, size_t capacity, const char *text, size_t length) {
+  for (size_t i = 0; i < length && used + 1 < capacity; i++) out[used++] = text[i];
+  return used;
+}
+
+static size_t append_decimal(char *out, size_t used, size_t capacity, uint64_t value) {
+  char digits[24];
+  size_t count = 0;
+  do {
+    digits[count++] = (char)('0' + value % 10);
+    value /= 10;
+  } while (value > 0);
+  while (count > 0 && used + 1 < capacity) out[used++] = digits[--count];
+  return used;
+}
+
+// Prints `regions: <what> "<label>" at offset <n><why>` and makes the fault fatal: with the
+// default action restored, the store runs again on return and the kernel kills the process.
+static void die_with_message(const entry_t *entry, const char *what, uintptr_t addr, const char *why) {
+  char line[64 + TRACK_LABEL_BYTES_MAX + 160];
+  size_t used = 0;
+  uint64_t offset = (uint64_t)(addr - atomic_load(&entry->start)) - entry->report_offset_bias;
+  used = append(line, used, sizeof line, "regions: ", 9);
+  used = append(line, used, sizeof line, what, strlen(what));
+  used = append(line, used, sizeof line, " \"", 2);
+  used = append(line, used, sizeof line, entry->label, entry->label_length);
+  used = append(line, used, sizeof line, "\" at offset ", 12);
+  used = append_decimal(line, used, sizeof line, offset);
+  used = append(line, used, sizeof line, why, strlen(why));
+  used = append(line, used, sizeof line, "\n", 1);
+  write_all(line, used);
+  struct sigaction fatal;
+  memset(&fatal, 0, sizeof fatal);
+  fatal.sa_handler = SIG_DFL;
+  sigaction(SIGSEGV, &fatal, NULL);
+}
+
+// Is the page readable right now? A PROT_NONE page makes process_vm_readv fail with EFAULT.
+static bool page_readable(uintptr_t page) {
+  char byte;
+  struct iovec local = {.iov_base = &byte, .iov_len = 1};
+  struct iovec remote = {.iov_base = (void *)page, .iov_len = 1};
+  return syscall(SYS_process_vm_readv, getpid(), &local, 1UL, &remote, 1UL, 0UL) == 1;
+}
+
+static void wait_thawed(entry_t *entry) {
+  futex_call(&entry->frozen, FUTEX_WAIT_PRIVATE, 1); // returns at once if already thawed
+}
+
+// 'segv': mark the page, then make it writable; past faultPagesMax, the whole mapping.
+static fault_verdict_t segv_mark(entry_t *entry, uintptr_t addr) {
+  uintptr_t start = atomic_load(&entry->start);
+  uintptr_t page = addr & ~(uintptr_t)(PAGE_BYTES - 1);
+  uint64_t index = (uint64_t)(page - start) / PAGE_BYTES;
+  if (atomic_load(&entry->foreign_none) && !page_readable(page)) return FAULT_NOT_OURS;
+  // Bit first: a page is never writable while its bit is clear.
+  uint8_t bit = (uint8_t)(1u << (index % 8));
+  uint8_t old = atomic_fetch_or(&entry->bitmap[index / 8], bit);
+  bool whole = atomic_load(&entry->overflow) != 0;
+  if (!(old & bit) && !whole) {
+    uint64_t faults = atomic_fetch_add(&entry->faults, 1) + 1;
+    whole = faults >= entry->fault_pages_max;
+  }
+  // A page already marked (another thread's fault on it raced ours) is simply made
+  // writable again: mprotect of a writable page is harmless.
+  if (!whole && mprotect((void *)page, PAGE_BYTES, PROT_READ | PROT_WRITE) != 0) whole = true; // out of VMAs
+  if (!whole) return FAULT_HANDLED;
+  atomic_store(&entry->overflow, 1);
+  uintptr_t end = atomic_load(&entry->end);
+  return mprotect((void *)start, end - start, PROT_READ | PROT_WRITE) == 0 ? FAULT_HANDLED : FAULT_NOT_OURS;
+}
+
+// A write fault into a live entry's range.
+static fault_verdict_t entry_write_fault(entry_t *entry, uintptr_t addr) {
+  if (entry->mode == MODE_READONLY) {
+    die_with_message(entry, "store into read-only region", addr, "");
+    return FAULT_HANDLED;
+  }
+  atomic_fetch_add(&entry->active, 1);
+  if (atomic_load(&entry->frozen)) {
+    atomic_fetch_sub(&entry->active, 1);
+    if (atomic_load(&entry->freezer_tid) == (int32_t)syscall(SYS_gettid)) {
+      die_with_message(entry, "store into frozen region", addr,
+                       " by the thread that froze it (it would wait for itself forever)");
+      return FAULT_HANDLED;
+    }
+    wait_thawed(entry);
+    return FAULT_HANDLED;
+  }
+  fault_verdict_t verdict = entry->mode == MODE_SEGV ? segv_mark(entry, addr) : FAULT_NOT_OURS;
+  atomic_fetch_sub(&entry->active, 1);
+  return verdict;
+}
+
+static bool entry_holds(entry_t *entry, uintptr_t addr) {
+  return addr >= atomic_load(&entry->start) && addr < atomic_load(&entry->end);
+}
+
+// A protection fault (SEGV_ACCERR) at addr: ours, or someone else's.
+static fault_verdict_t track_fault(uintptr_t addr, bool write) {
+  size_t used = atomic_load(&entries_used);
+  for (size_t i = 0; i < used; i++) {
+    entry_t *entry = &entries[i];
+    if (atomic_load_explicit(&entry->state, memory_order_relaxed) == ENTRY_FREE) continue;
+    if (addr < atomic_load_explicit(&entry->start, memory_order_relaxed) ||
+        addr >= atomic_load_explicit(&entry->end, memory_order_relaxed)) {
+      continue;
+    }
+    atomic_fetch_add(&entry->users, 1);
+    uint32_t state = atomic_load(&entry->state);
+    bool holds = state != ENTRY_FREE && entry_holds(entry, addr);
+    fault_verdict_t verdict = FAULT_NOT_OURS;
+    // DYING: the protection is already given back (or the range replaced), so a store that
+    // faulted before that only has to run again; a fault that persists is judged once FREE.
+    if (holds && write) verdict = state == ENTRY_LIVE ? entry_write_fault(entry, addr) : FAULT_HANDLED;
+    atomic_fetch_sub(&entry->users, 1);
+    if (holds) return verdict; // ranges never overlap: no other entry can hold addr
+  }
+  return FAULT_NOT_OURS;
+}
+
+// The previous handler's view of the world: its mask, its flags, its kind of function.
+static void chain(int signo, siginfo_t *info, void *context) {
+  const struct sigaction *old = &previous_action;
+  bool fatal_default = (old->sa_flags & SA_SIGINFO) ? old->sa_sigaction == NULL
+                                                    : (old->sa_handler == SIG_DFL || old->sa_handler == SIG_IGN);
+  if (fatal_default) {
+    // SIG_IGN cannot hold back a real fault either: both mean "die by SIGSEGV".
+    struct sigaction fatal;
+    memset(&fatal, 0, sizeof fatal);
+    fatal.sa_handler = SIG_DFL;
+    sigaction(SIGSEGV, &fatal, NULL);
+    if (info->si_code <= 0) raise(SIGSEGV); // sent, not a fault: nothing will re-raise it
+    return;                                 // a fault: the access runs again and is fatal now
+  }
+  sigset_t saved;
+  pthread_sigmask(SIG_BLOCK, &old->sa_mask, &saved);
+  if (old->sa_flags & SA_SIGINFO) {
+    old->sa_sigaction(signo, info, context);
+  } else {
+    old->sa_handler(signo);
+  }
+  pthread_sigmask(SIG_SETMASK, &saved, NULL);
+}
+
+static void track_on_segv(int signo, siginfo_t *info, void *context) {
+  int saved_errno = errno;
+  const ucontext_t *uc = context;
+  bool write = (uc->uc_mcontext.gregs[REG_ERR] & X86_PF_WRITE) != 0;
+  fault_verdict_t verdict = FAULT_NOT_OURS;
+  // Only protection faults made by the kernel can be ours: not a missing mapping (SEGV_MAPERR),
+  // not a signal someone sent (si_code <= 0).
+  if (info->si_code == SEGV_ACCERR) verdict = track_fault((uintptr_t)info->si_addr, write);
+  if (verdict == FAULT_NOT_OURS) chain(signo, info, context);
+  errno = saved_errno;
+}
+
+// ---- the JavaScript side
+
+// Under writers. Reads the current action first, so the handler never sees an unset one.
+static bool install_handler(args_t *args) {
+  if (handler_installed) return true;
+  struct sigaction ours;
+  if (sigaction(SIGSEGV, NULL, &previous_action) != 0) {
+    throw_errno(args->env, errno, args->fn, "sigaction");
+    return false;
+  }
+  memset(&ours, 0, sizeof ours);
+  ours.sa_sigaction = track_on_segv;
+  // No SA_NODEFER: SIGSEGV stays blocked in the handler, so raise() in chain() is delivered
+  // after it returns, with the default action in place.
+  ours.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&ours.sa_mask);
+  if (sigaction(SIGSEGV, &ours, NULL) != 0) {
+    throw_errno(args->env, errno, args->fn, "sigaction");
+    return false;
+  }
+  handler_installed = true;
+  return true;
+}
+
+static entry_t *entry_of(const mapping_t *mapping) {
+  size_t used = atomic_load(&entries_used);
+  for (size_t i = 0; i < used; i++) {
+    if (atomic_load(&entries[i].state) == ENTRY_LIVE && entries[i].owner == mapping) return &entries[i];
+  }
+  return NULL;
+}
+
+// Under writers.
+static entry_t *entry_find_or_throw(args_t *args, const mapping_t *mapping) {
+  entry_t *entry = entry_of(mapping);
+  if (entry == NULL) {
+    throw_code(args->env, "EINVAL", NULL, "%s: the mapping is not registered for tracking; call trackRegister first",
+               args->fn);
+  }
+  return entry;
+}
+
+static int64_t monotonic_ms(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+// Waits until no handler is counted in *word; false after TRACK_DRAIN_MS_MAX.
+static bool drain(_Atomic uint32_t *word) {
+  int64_t deadline = monotonic_ms() + TRACK_DRAIN_MS_MAX;
+  while (atomic_load(word) != 0) {
+    if (monotonic_ms() > deadline) return false;
+    sched_yield();
+  }
+  return true;
+}
+
+static void thaw_and_wake(entry_t *entry) {
+  atomic_store(&entry->freezer_tid, 0);
+  atomic_store(&entry->frozen, 0);
+  futex_call(&entry->frozen, FUTEX_WAKE_PRIVATE, INT32_MAX);
+}
+
+static bool mprotect_entry(entry_t *entry, int prot) {
+  uintptr_t start = atomic_load(&entry->start);
+  return mprotect((void *)start, atomic_load(&entry->end) - start, prot) == 0;
+}
+
+// Under writers. The protection comes back first, then waiters are woken (their store runs
+// again and must not fault), then the slot waits for handlers still reading it.
+static void entry_release(entry_t *entry, bool restore) {
+  bool changed_protection = entry->mode == MODE_SEGV || entry->mode == MODE_READONLY || atomic_load(&entry->frozen);
+  if (restore && changed_protection) {
+    int prot = mapping_writable(entry->owner) ? PROT_READ | PROT_WRITE : PROT_READ;
+    bool ok = mprotect_entry(entry, prot);
+    ASSERT(ok); // the range is ours and whole: only a broken invariant fails here
+  }
+  atomic_store(&entry->state, ENTRY_DYING);
+  thaw_and_wake(entry);
+  bool drained = drain(&entry->users);
+  ASSERT(drained);
+  if (entry->bitmap_ref != NULL) napi_delete_reference(entry->env, entry->bitmap_ref);
+  entry->bitmap_ref = NULL;
+  entry->bitmap = NULL;
+  entry->owner = NULL;
+  atomic_store(&entry->state, ENTRY_FREE);
+}
+
+void track_forget(const mapping_t *mapping) {
+  pthread_mutex_lock(&writers);
+  entry_t *entry = entry_of(mapping);
+  if (entry != NULL) entry_release(entry, true);
+  pthread_mutex_unlock(&writers);
+}
+
+// Under writers throughout, so no registration can claim the address range in between.
+void track_forget_unmapping(mapping_t *mapping, void (*close_range)(mapping_t *mapping)) {
+  pthread_mutex_lock(&writers);
+  close_range(mapping); // zeros (writable) or nothing: a woken waiter's store no longer faults
+  entry_t *entry = entry_of(mapping);
+  if (entry != NULL) entry_release(entry, false);
+  pthread_mutex_unlock(&writers);
+}
+
+void track_note_protect(const mapping_t *mapping, int prot) {
+  if (prot != PROT_NONE) return;
+  pthread_mutex_lock(&writers);
+  entry_t *entry = entry_of(mapping);
+  if (entry != NULL) atomic_store(&entry->foreign_none, 1);
+  pthread_mutex_unlock(&writers);
+}
+
+typedef struct track_options {
+  track_mode_t mode;
+  char label[TRACK_LABEL_BYTES_MAX + 1];
+  size_t label_length;
+  napi_value bitmap;
+  uint8_t *bitmap_data;
+  size_t bitmap_length;
+  int64_t fault_pages_max;
+  int64_t report_offset_bias;
+} track_options_t;
+
+// The label goes into a one-line message: control characters become '?'.
+static void label_sanitize(char *label, size_t length) {
+  for (size_t i = 0; i < length; i++) {
+    unsigned char c = (unsigned char)label[i];
+    if (c < 0x20 || c == 0x7f) label[i] = '?';
+  }
+}
+
+static bool options_parse(args_t *args, const mapping_t *mapping, napi_value object, track_options_t *out) {
+  napi_value mode, label, bitmap, fault_pages_max, data_offset;
+  size_t mode_index;
+  if (!object_property(args, object, "mode", &mode) || !object_property(args, object, "label", &label) ||
+      !object_property(args, object, "bitmap", &bitmap) ||
+      !object_property(args, object, "faultPagesMax", &fault_pages_max) ||
+      !object_property(args, object, "dataOffset", &data_offset)) {
+    return false;
+  }
+  if (mode == NULL || label == NULL) {
+    throw_type(args->env, "%s: options.mode and options.label are required", args->fn);
+    return false;
+  }
+  if (!value_choice(args, mode, "options.mode", MODE_NAMES, MODE_COUNT, &mode_index) ||
+      !value_string(args, label, "options.label", out->label, sizeof out->label, &out->label_length)) {
+    return false;
+  }
+  label_sanitize(out->label, out->label_length);
+  out->mode = (track_mode_t)mode_index;
+  out->fault_pages_max = TRACK_FAULT_PAGES_DEFAULT;
+  out->report_offset_bias = 0;
+  out->bitmap = bitmap;
+  out->bitmap_data = NULL;
+  out->bitmap_length = 0;
+  if (fault_pages_max != NULL &&
+      !value_integer(args, fault_pages_max, "options.faultPagesMax", 1, TRACK_FAULT_PAGES_MAX, &out->fault_pages_max)) {
+    return false;
+  }
+  if (data_offset != NULL && !value_integer(args, data_offset, "options.dataOffset", 0,
+                                            (int64_t)mapping_length(mapping), &out->report_offset_bias)) {
+    return false;
+  }
+  if (bitmap != NULL && !value_bytes(args, bitmap, "options.bitmap", &out->bitmap_data, &out->bitmap_length)) {
+    return false;
+  }
+  return true;
+}
+
+static bool options_check(args_t *args, const mapping_t *mapping, const track_options_t *options) {
+  size_t pages = (mapping_length(mapping) + PAGE_BYTES - 1) / PAGE_BYTES;
+  size_t bitmap_bytes = (pages + 7) / 8;
+  if (options->mode != MODE_SEGV) return true;
+  if (!mapping_writable(mapping)) {
+    throw_code(args->env, "EINVAL", NULL, "%s: mode 'segv' tracks stores, but the mapping is read-only", args->fn);
+    return false;
+  }
+  if (options->bitmap == NULL) {
+    throw_type(args->env, "%s: mode 'segv' needs options.bitmap (a Uint8Array of %zu bytes)", args->fn, bitmap_bytes);
+    return false;
+  }
+  if (options->bitmap_length < bitmap_bytes) {
+    throw_code(args->env, "ERANGE", NULL, "%s: options.bitmap has %zu bytes; %zu pages need %zu", args->fn,
+               options->bitmap_length, pages, bitmap_bytes);
+    return false;
+  }
+  return true;
+}
+
+// Under writers: a FREE slot, or NULL with ENOSPC thrown.
+static entry_t *entry_claim(args_t *args) {
+  size_t used = atomic_load(&entries_used);
+  for (size_t i = 0; i < used; i++) {
+    if (atomic_load(&entries[i].state) == ENTRY_FREE) return &entries[i];
+  }
+  if (used == TRACK_ENTRIES_MAX) {
+    throw_code(args->env, "ENOSPC", NULL, "%s: %d mappings are registered already; unregister some", args->fn,
+               TRACK_ENTRIES_MAX);
+    return NULL;
+  }
+  atomic_store(&entries_used, used + 1);
+  return &entries[used];
+}
+
+// Under writers. Fills a FREE slot, then publishes it LIVE.
+static bool entry_fill(args_t *args, entry_t *entry, const mapping_t *mapping, const track_options_t *options) {
+  ASSERT(atomic_load(&entry->state) == ENTRY_FREE);
+  entry->bitmap_ref = NULL;
+  if (options->mode == MODE_SEGV &&
+      !napi_check(args->env, napi_create_reference(args->env, options->bitmap, 1, &entry->bitmap_ref),
+                  "napi_create_reference")) {
+    return false;
+  }
+  uintptr_t start = (uintptr_t)mapping_addr(mapping);
+  atomic_store(&entry->start, start);
+  atomic_store(&entry->end, start + mapping_length(mapping));
+  atomic_store(&entry->frozen, 0);
+  atomic_store(&entry->freezer_tid, 0);
+  atomic_store(&entry->faults, 0);
+  atomic_store(&entry->overflow, 0);
+  atomic_store(&entry->foreign_none, 0);
+  entry->mode = options->mode;
+  entry->owner = mapping;
+  entry->bitmap = options->mode == MODE_SEGV ? (_Atomic uint8_t *)options->bitmap_data : NULL;
+  entry->fault_pages_max = (uint64_t)options->fault_pages_max;
+  entry->report_offset_bias = (uint64_t)options->report_offset_bias;
+  entry->env = args->env;
+  memcpy(entry->label, options->label, options->label_length + 1);
+  entry->label_length = options->label_length;
+  atomic_store(&entry->state, ENTRY_LIVE);
+  return true;
+}
+
+static napi_value register_locked(args_t *args, const mapping_t *mapping, const track_options_t *options) {
+  if (entry_of(mapping) != NULL) {
+    return throw_code(args->env, "EEXIST", NULL, "%s: the mapping is registered already; trackUnregister first",
+                      args->fn);
+  }
+  if (!install_handler(args)) return NULL;
+  entry_t *entry = entry_claim(args);
+  if (entry == NULL || !entry_fill(args, entry, mapping, options)) return NULL;
+  // 'segv' and 'readonly' start with every page read-only: the first store to each faults.
+  if ((options->mode == MODE_SEGV || options->mode == MODE_READONLY) && !mprotect_entry(entry, PROT_READ)) {
+    int err = errno;
+    entry_release(entry, false);
+    return throw_errno(args->env, err, args->fn, "mprotect");
+  }
+  return make_undefined(args->env);
+}
+
+// trackRegister(handle, { mode, label, bitmap?, faultPagesMax?, dataOffset? })
+napi_value track_register(napi_env env, napi_callback_info info) {
+  args_t args;
+  mapping_t *mapping;
+  track_options_t options;
+  if (!args_get(env, info, "trackRegister", 2, &args) || !arg_mapping(&args, 0, &mapping) ||
+      !arg_object(&args, 1, "options") || !options_parse(&args, mapping, args.argv[1], &options) ||
+      !options_check(&args, mapping, &options)) {
+    return NULL;
+  }
+  pthread_mutex_lock(&writers);
+  napi_value result = register_locked(&args, mapping, &options);
+  pthread_mutex_unlock(&writers);
+  return result;
+}
+
+// trackUnregister(handle): the mapping gets back the protection it was mapped with and
+// frozen waiters are released. Unregistering an unregistered mapping does nothing.
+napi_value track_unregister(napi_env env, napi_callback_info info) {
+  args_t args;
+  mapping_t *mapping;
+  if (!args_get(env, info, "trackUnregister", 1, &args) || !arg_mapping(&args, 0, &mapping)) return NULL;
+  track_forget(mapping);
+  return make_undefined(env);
+}
+
+// trackStatus(handle) -> { faults, overflow }
+napi_value track_status(napi_env env, napi_callback_info info) {
+  args_t args;
+  mapping_t *mapping;
+  napi_value result, faults, overflow;
+  if (!args_get(env, info, "trackStatus", 1, &args) || !arg_mapping(&args, 0, &mapping)) return NULL;
+  pthread_mutex_lock(&writers);
+  entry_t *entry = entry_find_or_throw(&args, mapping);
+  uint64_t fault_count = entry == NULL ? 0 : atomic_load(&entry->faults);
+  bool overflowed = entry != NULL && atomic_load(&entry->overflow) != 0;
+  pthread_mutex_unlock(&writers);
+  if (entry == NULL) return NULL;
+  if (!napi_check(env, napi_create_object(env, &result), "napi_create_object")) return NULL;
+  faults = make_number(env, (double)fault_count);
+  overflow = make_bool(env, overflowed);
+  if (faults == NULL || overflow == NULL ||
+      !napi_check(env, napi_set_named_property(env, result, "faults", faults), "napi_set_named_property") ||
+      !napi_check(env, napi_set_named_property(env, result, "overflow", overflow), "napi_set_named_property")) {
+    return NULL;
+  }
+  return result;
+}
+
+// trackReset(handle): zero the fault count and the overflow flag (the caller clears the bitmap).
+napi_value track_reset(napi_env env, napi_callback_info info) {
+  args_t args;
+  mapping_t *mapping;
+  if (!args_get(env, info, "trackReset", 1, &args) || !arg_mapping(&args, 0, &mapping)) return NULL;
+  pthread_mutex_lock(&writers);
+  entry_t *entry = entry_find_or_throw(&args, mapping);
+  if (entry != NULL) {
+    atomic_store(&entry->faults, 0);
+    atomic_store(&entry->overflow, 0);
+  }
+  pthread_mutex_unlock(&writers);
+  return entry == NULL ? NULL : make_undefined(env);
+}
+
+static napi_value freeze_locked(args_t *args, entry_t *entry) {
+  if (atomic_load(&entry->frozen)) return throw_code(args->env, "EINVAL", NULL, "%s: the mapping is frozen already", args->fn);
+  atomic_store(&entry->freezer_tid, (int32_t)syscall(SYS_gettid));
+  atomic_store(&entry->frozen, 1);
+  if (!drain(&entry->active)) {
+    thaw_and_wake(entry);
+    return throw_code(args->env, "ETIMEDOUT", NULL, "%s: a fault handler did not leave the mapping", args->fn);
+  }
+  if (!mprotect_entry(entry, PROT_READ)) { // the shootdown: every thread's TLB loses write access
+    int err = errno;
+    thaw_and_wake(entry);
+    return throw_errno(args->env, err, args->fn, "mprotect");
+  }
+  return make_undefined(args->env);
+}
+
+// trackFreeze(handle): no thread of this process can store into the mapping until trackThaw.
+napi_value track_freeze(napi_env env, napi_callback_info info) {
+  args_t args;
+  mapping_t *mapping;
+  if (!args_get(env, info, "trackFreeze", 1, &args) || !arg_mapping(&args, 0, &mapping)) return NULL;
+  pthread_mutex_lock(&writers);
+  entry_t *entry = entry_find_or_throw(&args, mapping);
+  napi_value result = entry == NULL ? NULL : freeze_locked(&args, entry);
+  pthread_mutex_unlock(&writers);
+  return result;
+}
+
+// trackThaw(handle, access): mprotect(whole mapping, access), then wake every waiter.
+// With 'r' a 'segv' tracker starts over (every page protected, split VMAs merged).
+napi_value track_thaw(napi_env env, napi_callback_info info) {
+  args_t args;
+  mapping_t *mapping;
+  size_t access;
+  if (!args_get(env, info, "trackThaw", 2, &args) || !arg_mapping(&args, 0, &mapping) ||
+      !arg_choice(&args, 1, "access", THAW_NAMES, sizeof THAW_NAMES / sizeof THAW_NAMES[0], &access)) {
+    return NULL;
+  }
+  if ((THAW_PROT[access] & PROT_WRITE) && !mapping_writable(mapping)) {
+    return throw_code(env, "EACCES", "mprotect", "trackThaw: the mapping is read-only; 'rw' is refused");
+  }
+  pthread_mutex_lock(&writers);
+  entry_t *entry = entry_find_or_throw(&args, mapping);
+  int err = 0;
+  if (entry != NULL) {
+    if (!mprotect_entry(entry, THAW_PROT[access])) err = errno;
+    thaw_and_wake(entry); // even on failure: a waiter retries and faults again rather than hang
+  }
+  pthread_mutex_unlock(&writers);
+  if (entry == NULL) return NULL;
+  if (err != 0) return throw_errno(env, err, "trackThaw", "mprotect");
+  return make_undefined(env);
+}
