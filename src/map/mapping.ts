@@ -8,8 +8,20 @@ import { PAGE_BYTES } from '../constants.js';
 import { RegionError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import type { DirtyTracker, Mechanism } from './tracker.js';
-import { CompareTracker, ManualTracker, MprotectTracker, registerReadOnly, userfaultfdAvailable, UserfaultfdTracker } from './trackers.js';
-import type { WorkingCopy } from './working_copy.js';
+import { registerReadOnly } from './trackers.js';
+
+/** What a mapping needs from its working copy: the local one (exclusive) or a shared one. */
+export interface MappingBackend {
+  readonly fd: number;
+  /** Byte offset of the region's page 0 in fd. */
+  readonly dataOffset: number;
+  readonly label: string;
+  readonly mappings: Set<Mapping>;
+  makeTracker(handle: MapHandle, firstPage: number, pages: number, tracking: Tracking): DirtyTracker;
+  pmsync(): SyncStats;
+  /** The mapping goes away: keep what its tracker knows (the caller closes the tracker after). */
+  detach(mapping: Mapping, tracker: DirtyTracker): void;
+}
 
 export class Mapping {
   readonly handle: MapHandle;
@@ -22,7 +34,7 @@ export class Mapping {
 
   /** @internal */
   constructor(
-    private readonly copy: WorkingCopy,
+    private readonly copy: MappingBackend,
     readonly offset: number,
     readonly length: number,
     readonly tracking: Tracking,
@@ -31,31 +43,19 @@ export class Mapping {
     assert(offset % PAGE_BYTES === 0, 'mapping: offset page-aligned');
     this.firstPage = offset / PAGE_BYTES;
     this.pages = Math.ceil(length / PAGE_BYTES);
-    this.handle = addon.map(copy.fd, offset, this.pages * PAGE_BYTES, writable, false);
+    this.handle = addon.map(copy.fd, copy.dataOffset + offset, this.pages * PAGE_BYTES, writable, false);
     try {
       const [buffer] = addon.buffers(this.handle, this.pages * PAGE_BYTES);
       assert(buffer !== undefined, 'mapping: one buffer per window');
       this.buffer = buffer;
       this.shared = addon.sharedBuffer(this.handle, 0, this.pages * PAGE_BYTES);
-      this.tracker = writable ? this.makeTracker() : null;
+      this.tracker = writable ? copy.makeTracker(this.handle, this.firstPage, this.pages, tracking) : null;
       if (!writable) registerReadOnly(this.handle, copy.label);
     } catch (error) {
       addon.unmap(this.handle);
       throw error;
     }
     copy.mappings.add(this);
-  }
-
-  private makeTracker(): DirtyTracker {
-    const label = this.copy.label;
-    switch (this.tracking) {
-      case 'fault':
-        return userfaultfdAvailable() ? new UserfaultfdTracker(this.handle, this.pages, label) : new MprotectTracker(this.handle, this.pages, label);
-      case 'scan':
-        return new CompareTracker(this.handle, this.pages, label, (p) => this.copy.changed(this.firstPage + p));
-      case 'manual':
-        return new ManualTracker(this.handle, this.pages, label);
-    }
   }
 
   /** The mechanism behind `tracking`: 'userfaultfd' or 'mprotect' for 'fault'. */
@@ -88,9 +88,8 @@ export class Mapping {
     if (!this.mapped) return;
     this.mapped = false;
     if (this.tracker) {
-      addon.trackFreeze(this.handle);
       try {
-        this.copy.remember([...this.tracker.collect()].map((p) => this.firstPage + p));
+        this.copy.detach(this, this.tracker);
       } finally {
         this.tracker.close();
       }

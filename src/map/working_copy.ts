@@ -13,9 +13,14 @@ import type { SyncStats } from '../api.js';
 import { MAP_CHUNK_BYTES, PAGE_BYTES } from '../constants.js';
 import type { RegionManager, RegionRef } from '../kernel/region_manager.js';
 import { assert } from '../util/assert.js';
-import type { Mapping } from './mapping.js';
+import type { MapHandle as Handle } from '../arch/addon.js';
+import type { Tracking } from '../api.js';
+import type { Mapping, MappingBackend } from './mapping.js';
+import type { DirtyTracker } from './tracker.js';
+import { CompareTracker, ManualTracker, MprotectTracker, userfaultfdAvailable, UserfaultfdTracker } from './trackers.js';
 
-export class WorkingCopy {
+export class WorkingCopy implements MappingBackend {
+  readonly dataOffset = 0;
   readonly fd: number;
   readonly pages: number;
   private readonly internal: MapHandle;
@@ -57,6 +62,22 @@ export class WorkingCopy {
     const current = this.page(page);
     if (committed === null) return !isZeroPage(current);
     return !Buffer.from(current.buffer, current.byteOffset, PAGE_BYTES).equals(Buffer.from(committed.buffer, committed.byteOffset, PAGE_BYTES));
+  }
+
+  makeTracker(handle: Handle, firstPage: number, pages: number, tracking: Tracking): DirtyTracker {
+    switch (tracking) {
+      case 'fault':
+        return userfaultfdAvailable() ? new UserfaultfdTracker(handle, pages, this.label) : new MprotectTracker(handle, pages, this.label);
+      case 'scan':
+        return new CompareTracker(handle, pages, this.label, (p) => this.changed(firstPage + p));
+      case 'manual':
+        return new ManualTracker(handle, pages, this.label);
+    }
+  }
+
+  detach(mapping: Mapping, tracker: DirtyTracker): void {
+    addon.trackFreeze(mapping.handle);
+    this.remember([...tracker.collect()].map((p) => mapping.firstPage + p));
   }
 
   remember(pages: Iterable<number>): void {
