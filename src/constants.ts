@@ -47,3 +47,11 @@ export const FORMAT_VERSION = 1;
 // Working copies and mappings.
 /** Largest ArrayBuffer we create over one piece of a mapping. */
 export const MAP_CHUNK_BYTES = 2 ** 30;
+
+// Shared mode: the cross-address-space pmsync (shootdown).
+/** The real-time signal regiond sends to every mapping process (SIGRTMIN + 6 with glibc). */
+export const SHOOTDOWN_SIGNAL = 40;
+/** How long regiond waits for every mapper to acknowledge a shootdown before TIMEOUT. */
+export const SHOOTDOWN_TIMEOUT_MS = 2000;
+/** Poll interval while waiting for acknowledgements (dead mappers are detected between polls). */
+export const SHOOTDOWN_POLL_MS = 20;

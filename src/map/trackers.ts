@@ -26,7 +26,7 @@ export function userfaultfdAvailable(): boolean {
   return uffdProbe;
 }
 
-function processUffd(): number {
+export function processUffd(): number {
   uffd ??= addon.uffdOpen();
   return uffd;
 }

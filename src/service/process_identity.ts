@@ -1,0 +1,14 @@
+// A process is named by its pid and its start time (field 22 of /proc/PID/stat, in clock
+// ticks since boot), so a reused pid is not mistaken for the process that had it before.
+import fs from 'node:fs';
+
+/** The start time of pid, or -1 if it is gone. */
+export function processStartTime(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[19] ?? -1); // field 22 overall; fields[0] is field 3
+  } catch {
+    return -1;
+  }
+}

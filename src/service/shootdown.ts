@@ -1,0 +1,254 @@
+// The cross-address-space pmsync (DESIGN.md section 6), regiond's side. Every mapped region
+// has a shared working copy: a file on tmpfs whose first pages are the control area
+// (src/map/control_area.ts) and the rest the region's pages, mapped MAP_SHARED by regiond and
+// by every process that maps the region.
+//
+// pmsync:
+//   1. raise the request sequence and signal every mapping process (a real-time signal); each
+//      one's handler (native/shootdown.c) write-protects its mappings of the region with one
+//      mprotect (Linux shoots down its threads' TLBs with real IPIs), reports its dirty pages
+//      into the shared bitmap and acknowledges through its slot (futex wake);
+//   2. with every acknowledgement in, no process can store to the region: take the bitmap,
+//      copy those pages to PM and commit them in one journal record;
+//   3. release: the release sequence = the request sequence; writers that faulted while frozen
+//      wake (futex) and go on.
+// A mapper that died is skipped (pid and start time); one that does not answer in
+// SHOOTDOWN_TIMEOUT_MS (e.g. stopped) makes the pmsync fail with TIMEOUT naming it, and the
+// others are released with their dirty bits kept for the next pmsync.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { addon, type MapHandle } from '../arch/addon.js';
+import type { RegionInfo, SyncStats } from '../api.js';
+import { MAP_CHUNK_BYTES, PAGE_BYTES, SHOOTDOWN_POLL_MS, SHOOTDOWN_SIGNAL, SHOOTDOWN_TIMEOUT_MS } from '../constants.js';
+import { RegionError } from '../errors.js';
+import type { RegionManager, RegionRef } from '../kernel/region_manager.js';
+import { CONTROL_MAGIC, CONTROL_VERSION, controlBytes, MAPPER_SLOTS, markBits, MECHANISM_CODE, SLOT_WORD, slotByteOffset, slotWord, takeBits, WORD } from '../map/control_area.js';
+import { assert } from '../util/assert.js';
+import { processStartTime } from './process_identity.js';
+
+export interface SharedCopyDescription {
+  path: string;
+  regionName: string;
+  sizeBytes: number;
+  pages: number;
+  controlBytes: number;
+  signal: number;
+}
+
+export interface Mapper {
+  pid: number;
+  uid: number;
+  startTime: number;
+}
+
+let sequence = 0;
+
+export class SharedWorkingCopy {
+  readonly path: string;
+  readonly pages: number;
+  private readonly control: number;
+  private readonly handle: MapHandle;
+  private readonly words: Int32Array;
+  private readonly chunks: Uint8Array[];
+  private readonly mappers = new Map<number, { slot: number; count: number; startTime: number }>();
+
+  constructor(
+    private readonly kernel: RegionManager,
+    readonly ref: RegionRef,
+    readonly info: RegionInfo,
+    directory: string,
+  ) {
+    this.pages = Math.ceil(info.sizeBytes / PAGE_BYTES);
+    this.control = controlBytes(this.pages);
+    this.path = path.join(directory, `.regions-copy-${process.pid}-${ref.index}-${ref.generation}-${++sequence}`);
+    const fd = fs.openSync(this.path, 'wx+', info.mode & 0o666);
+    try {
+      fs.fchmodSync(fd, info.mode & 0o666); // the umask must not narrow what the region's mode grants
+      if (process.getuid?.() === 0) fs.fchownSync(fd, info.uid, info.gid);
+      fs.ftruncateSync(fd, this.control + this.pages * PAGE_BYTES);
+      this.handle = addon.map(fd, 0, this.control + this.pages * PAGE_BYTES, true, false);
+    } catch (error) {
+      fs.rmSync(this.path, { force: true });
+      throw error;
+    } finally {
+      fs.closeSync(fd);
+    }
+    this.words = new Int32Array(addon.sharedBuffer(this.handle, 0, this.control));
+    this.chunks = [];
+    for (let at = 0; at < this.pages * PAGE_BYTES; at += MAP_CHUNK_BYTES) {
+      const length = Math.min(MAP_CHUNK_BYTES, this.pages * PAGE_BYTES - at);
+      this.chunks.push(new Uint8Array(addon.sharedBuffer(this.handle, this.control + at, length)));
+    }
+    this.initControl();
+    kernel.forEachCommittedPage(ref, (page, view) => this.page(page).set(view));
+  }
+
+  private initControl(): void {
+    Atomics.store(this.words, WORD.magic, CONTROL_MAGIC);
+    Atomics.store(this.words, WORD.version, CONTROL_VERSION);
+    Atomics.store(this.words, WORD.regiondPid, process.pid);
+    Atomics.store(this.words, WORD.pages, this.pages);
+    Atomics.store(this.words, WORD.slots, MAPPER_SLOTS);
+  }
+
+  private page(page: number): Uint8Array {
+    const offset = page * PAGE_BYTES;
+    const chunk = this.chunks[Math.floor(offset / MAP_CHUNK_BYTES)];
+    assert(chunk !== undefined, `shared copy: page ${page} inside the copy`);
+    const within = offset % MAP_CHUNK_BYTES;
+    return chunk.subarray(within, within + PAGE_BYTES);
+  }
+
+  describe(): SharedCopyDescription {
+    return { path: this.path, regionName: this.info.name, sizeBytes: this.info.sizeBytes, pages: this.pages, controlBytes: this.control, signal: SHOOTDOWN_SIGNAL };
+  }
+
+  get mapperCount(): number {
+    return this.mappers.size;
+  }
+
+  /** A process maps the region: it gets a slot (one per process, counted per mapping). */
+  addMapper(mapper: Mapper): number {
+    const known = this.mappers.get(mapper.pid);
+    if (known && known.startTime === mapper.startTime) {
+      known.count++;
+      return known.slot;
+    }
+    if (known) this.freeSlot(mapper.pid);
+    const used = new Set([...this.mappers.values()].map((m) => m.slot));
+    let slot = 0;
+    while (used.has(slot)) slot++;
+    if (slot >= MAPPER_SLOTS) throw new RegionError('NO_SPACE', `region "${this.info.name}" is mapped by ${MAPPER_SLOTS} processes already (the limit)`);
+    Atomics.store(this.words, slotWord(slot, SLOT_WORD.ackSeq), Atomics.load(this.words, WORD.requestSeq));
+    Atomics.store(this.words, slotWord(slot, SLOT_WORD.mechanism), MECHANISM_CODE.none);
+    Atomics.store(this.words, slotWord(slot, SLOT_WORD.pid), mapper.pid);
+    this.mappers.set(mapper.pid, { slot, count: 1, startTime: mapper.startTime });
+    return slot;
+  }
+
+  /** One mapping of pid went away (all of them if `all`, e.g. the client disconnected). */
+  removeMapper(pid: number, all = false): void {
+    const known = this.mappers.get(pid);
+    if (!known) return;
+    known.count--;
+    if (all || known.count <= 0) this.freeSlot(pid);
+  }
+
+  private freeSlot(pid: number): void {
+    const known = this.mappers.get(pid);
+    if (!known) return;
+    Atomics.store(this.words, slotWord(known.slot, SLOT_WORD.pid), 0);
+    this.mappers.delete(pid);
+  }
+
+  /** The shootdown pmsync; see the header. */
+  pmsync(): SyncStats {
+    const start = process.hrtime.bigint();
+    const seq = (Atomics.load(this.words, WORD.requestSeq) + 1) | 0;
+    Atomics.store(this.words, WORD.requestSeq, seq);
+    try {
+      for (const [pid] of this.mappers) this.signal(pid);
+      this.awaitAcknowledgements(seq);
+      return this.commit(start);
+    } finally {
+      Atomics.store(this.words, WORD.releaseSeq, seq);
+      addon.futexWake(this.words, WORD.releaseSeq * 4, Infinity);
+    }
+  }
+
+  private signal(pid: number): void {
+    try {
+      process.kill(pid, SHOOTDOWN_SIGNAL);
+    } catch {
+      this.freeSlot(pid); // gone: nothing of it to wait for
+    }
+  }
+
+  private awaitAcknowledgements(seq: number): void {
+    const deadline = Date.now() + SHOOTDOWN_TIMEOUT_MS;
+    for (const [pid, mapper] of [...this.mappers]) {
+      const word = slotWord(mapper.slot, SLOT_WORD.ackSeq);
+      for (;;) {
+        const acked = Atomics.load(this.words, word);
+        if (acked === seq) break;
+        if (!alive(pid, mapper.startTime)) {
+          this.freeSlot(pid);
+          break;
+        }
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          throw new RegionError('TIMEOUT', `pmsync of region "${this.info.name}": process ${pid} did not answer the shootdown within ${SHOOTDOWN_TIMEOUT_MS} ms (stopped?); nothing was committed`);
+        }
+        addon.futexWait(this.words, word * 4, acked, Math.min(left, SHOOTDOWN_POLL_MS));
+      }
+    }
+  }
+
+  private commit(start: bigint): SyncStats {
+    let dirty = takeBits(this.words, this.pages);
+    if (Atomics.exchange(this.words, WORD.overflow, 0) !== 0) dirty = Array.from({ length: this.pages }, (_, p) => p);
+    if (this.anyMapperCompares()) dirty = this.compareAll(dirty);
+    if (dirty.length === 0) return { epoch: this.kernel.info(this.ref).epoch, pages: 0, bytes: 0, linesFlushed: 0, fences: 0, ns: Number(process.hrtime.bigint() - start) };
+    const before = this.kernel.device.counters.snapshot();
+    const lastPage = this.pages - 1;
+    const tail = this.info.sizeBytes - lastPage * PAGE_BYTES;
+    let result: { epoch: number; pages: number };
+    try {
+      result = this.kernel.commitPages(
+        this.ref,
+        dirty.map((page) => ({ page, bytes: page === lastPage && tail < PAGE_BYTES ? zeroTail(this.page(page), tail) : this.page(page) })),
+      );
+    } catch (error) {
+      for (const page of dirty) markBits(this.words, page, page + 1); // not committed: keep them dirty
+      throw error;
+    }
+    const after = this.kernel.device.counters;
+    return { epoch: result.epoch, pages: result.pages, bytes: result.pages * PAGE_BYTES, linesFlushed: after.linesFlushed - before.linesFlushed, fences: after.fences - before.fences, ns: Number(process.hrtime.bigint() - start) };
+  }
+
+  private anyMapperCompares(): boolean {
+    for (const { slot } of this.mappers.values()) {
+      if (Atomics.load(this.words, slotWord(slot, SLOT_WORD.mechanism)) === MECHANISM_CODE.compare) return true;
+    }
+    return false;
+  }
+
+  private compareAll(dirty: number[]): number[] {
+    const set = new Set(dirty);
+    const zero = Buffer.alloc(PAGE_BYTES);
+    for (let p = 0; p < this.pages; p++) {
+      if (set.has(p)) continue;
+      const committed = this.kernel.committedPage(this.ref, p);
+      const current = this.page(p);
+      const same = Buffer.from(current.buffer, current.byteOffset, PAGE_BYTES).equals(committed ? Buffer.from(committed.buffer, committed.byteOffset, PAGE_BYTES) : zero);
+      if (!same) set.add(p);
+    }
+    return [...set].sort((a, b) => a - b);
+  }
+
+  close(): void {
+    addon.unmap(this.handle);
+    fs.rmSync(this.path, { force: true });
+  }
+
+  /** The slot layout offset, for tests. */
+  static slotOffset(slot: number): number {
+    return slotByteOffset(slot);
+  }
+}
+
+function alive(pid: number, startTime: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  return processStartTime(pid) === startTime;
+}
+
+function zeroTail(page: Uint8Array, keep: number): Uint8Array {
+  const copy = page.slice();
+  copy.fill(0, keep);
+  return copy;
+}
