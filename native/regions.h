@@ -41,6 +41,8 @@ extern "C" {
 // Freeze and unregister wait for handlers already inside the range to leave; they run a few
 // system calls at most, so this is only a guard against a broken invariant.
 #define TRACK_DRAIN_MS_MAX 5000
+// Released ranges the handler remembers, to recognise a fault taken just before a release.
+#define TRACK_RELEASED_MAX 64
 // PAGEMAP_SCAN result regions per ioctl (24 bytes each); the scan loops until the range is done.
 #define PAGEMAP_REGIONS_PER_SCAN 512
 // Page indexes come back as a Uint32Array.

@@ -28,18 +28,28 @@
 // after), so unregister can wait for it to leave before the slot is reused. A handler that
 // may unprotect a page also counts itself in `active` before it checks `frozen`; the freeze
 // sets `frozen` before it waits for `active` to drain (both sequentially consistent), so no
-// page is unprotected after the freeze's mprotect. Inside the handler only async-signal-safe
-// calls: atomics, mprotect, futex, write, sigaction, process_vm_readv, gettid.
+// page is unprotected after the freeze's mprotect.
+//
+// A fault can be stale: taken while a page was protected, its handler runs only after a
+// thaw or unregister gave the access back. Before calling a fault in one of our ranges
+// (live, dying, or among the last TRACK_RELEASED_MAX released) someone else's, the handler
+// asks the kernel for the page's protection now (PROCMAP_QUERY, or /proc/self/maps): if the
+// access is allowed, it returns and the access runs again.
+//
+// Inside the handler only async-signal-safe calls: atomics, mprotect, futex, write,
+// sigaction, process_vm_readv, gettid, open/read/ioctl/close.
 
 #include "regions.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -82,11 +92,42 @@ typedef struct entry {
   size_t label_length;
 } entry_t;
 
+typedef struct released {
+  _Atomic uintptr_t start; // end is cleared first and set last, so a reader sees a range or none
+  _Atomic uintptr_t end;
+} released_t;
+
 static entry_t entries[TRACK_ENTRIES_MAX];
 static _Atomic size_t entries_used; // high-water mark: the handler scans [0, entries_used)
+static released_t released[TRACK_RELEASED_MAX]; // ranges whose entry was released lately
+static size_t released_next;
 static pthread_mutex_t writers = PTHREAD_MUTEX_INITIALIZER;
 static struct sigaction previous_action;
 static bool handler_installed;
+static int maps_fd = -1; // /proc/self/maps, opened with the handler: for PROCMAP_QUERY
+
+// PROCMAP_QUERY (Linux >= 6.11, linux/fs.h): the VMA holding an address, without parsing.
+struct regions_procmap_query {
+  uint64_t size;
+  uint64_t query_flags;
+  uint64_t query_addr;
+  uint64_t vma_start;
+  uint64_t vma_end;
+  uint64_t vma_flags;
+  uint64_t vma_page_size;
+  uint64_t vma_offset;
+  uint64_t inode;
+  uint32_t dev_major;
+  uint32_t dev_minor;
+  uint32_t vma_name_size;
+  uint32_t build_id_size;
+  uint64_t vma_name_addr;
+  uint64_t build_id_addr;
+};
+_Static_assert(sizeof(struct regions_procmap_query) == 104, "struct procmap_query is 104 bytes");
+#define REGIONS_PROCMAP_QUERY _IOWR('f', 17, struct regions_procmap_query)
+#define REGIONS_PROCMAP_QUERY_VMA_READABLE 0x01
+#define REGIONS_PROCMAP_QUERY_VMA_WRITABLE 0x02
 
 // ---- the handler side (async-signal-safe only)
 
@@ -125,13 +166,15 @@ static size_t append_decimal(char *out, size_t used, size_t capacity, uint64_t v
 static void die_with_message(const entry_t *entry, const char *what, uintptr_t addr, const char *why) {
   char line[64 + TRACK_LABEL_BYTES_MAX + 160];
   size_t used = 0;
-  uint64_t offset = (uint64_t)(addr - atomic_load(&entry->start)) - entry->report_offset_bias;
+  uint64_t mapping_offset = (uint64_t)(addr - atomic_load(&entry->start));
+  bool in_header = mapping_offset < entry->report_offset_bias; // before region offset 0
+  const char *at = in_header ? "\" in its header at mapping offset " : "\" at offset ";
   used = append(line, used, sizeof line, "regions: ", 9);
   used = append(line, used, sizeof line, what, strlen(what));
   used = append(line, used, sizeof line, " \"", 2);
   used = append(line, used, sizeof line, entry->label, entry->label_length);
-  used = append(line, used, sizeof line, "\" at offset ", 12);
-  used = append_decimal(line, used, sizeof line, offset);
+  used = append(line, used, sizeof line, at, strlen(at));
+  used = append_decimal(line, used, sizeof line, in_header ? mapping_offset : mapping_offset - entry->report_offset_bias);
   used = append(line, used, sizeof line, why, strlen(why));
   used = append(line, used, sizeof line, "\n", 1);
   write_all(line, used);
@@ -141,12 +184,89 @@ static void die_with_message(const entry_t *entry, const char *what, uintptr_t a
   sigaction(SIGSEGV, &fatal, NULL);
 }
 
-// Is the page readable right now? A PROT_NONE page makes process_vm_readv fail with EFAULT.
+// Is the page readable right now? A PROT_NONE page makes process_vm_readv fail with EFAULT;
+// any other failure (a seccomp filter refusing the call) leaves the fault to us.
 static bool page_readable(uintptr_t page) {
   char byte;
   struct iovec local = {.iov_base = &byte, .iov_len = 1};
   struct iovec remote = {.iov_base = (void *)page, .iov_len = 1};
-  return syscall(SYS_process_vm_readv, getpid(), &local, 1UL, &remote, 1UL, 0UL) == 1;
+  return syscall(SYS_process_vm_readv, getpid(), &local, 1UL, &remote, 1UL, 0UL) == 1 || errno != EFAULT;
+}
+
+// Parses /proc/self/maps one character at a time (no allocation) for the VMA holding addr.
+static bool maps_parse_access(uintptr_t addr, int *prot) {
+  enum { START, END, PERMS, SKIP } state = START;
+  uintptr_t start = 0, end = 0;
+  int perms_seen = 0, found_prot = 0;
+  char chunk[512];
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  for (;;) {
+    ssize_t got = read(fd, chunk, sizeof chunk);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    for (ssize_t i = 0; i < got; i++) {
+      char c = chunk[i];
+      int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      if (c == '\n') {
+        state = START;
+        start = end = 0;
+        perms_seen = found_prot = 0;
+      } else if (state == START) {
+        if (digit >= 0) start = start * 16 + (uintptr_t)digit;
+        else state = END;
+      } else if (state == END) {
+        if (digit >= 0) end = end * 16 + (uintptr_t)digit;
+        else state = PERMS;
+      } else if (state == PERMS) {
+        if (perms_seen == 0 && c == 'r') found_prot |= PROT_READ;
+        if (perms_seen == 1 && c == 'w') found_prot |= PROT_WRITE;
+        if (++perms_seen == 4) {
+          if (addr >= start && addr < end) {
+            close(fd);
+            *prot = found_prot;
+            return true;
+          }
+          state = SKIP;
+        }
+      }
+    }
+  }
+  close(fd);
+  *prot = PROT_NONE; // no VMA holds it
+  return true;
+}
+
+// The protection of the VMA holding addr now (PROT_NONE if unmapped); false if unknown.
+static bool access_now(uintptr_t addr, int *prot) {
+  struct regions_procmap_query query = {.size = sizeof query, .query_addr = addr};
+  if (maps_fd >= 0 && ioctl(maps_fd, REGIONS_PROCMAP_QUERY, &query) == 0) {
+    *prot = ((query.vma_flags & REGIONS_PROCMAP_QUERY_VMA_READABLE) ? PROT_READ : 0) |
+            ((query.vma_flags & REGIONS_PROCMAP_QUERY_VMA_WRITABLE) ? PROT_WRITE : 0);
+    return true;
+  }
+  if (maps_fd >= 0 && errno == ENOENT) {
+    *prot = PROT_NONE;
+    return true;
+  }
+  return maps_parse_access(addr, prot); // a kernel before 6.11
+}
+
+// A fault is stale when the protection that caused it is gone by the time the handler runs
+// (thawed, unregistered, replaced by zeros): the access must simply run again. Only faults
+// in ranges we protect are asked, and only when no cheaper rule decides.
+static fault_verdict_t retry_if_stale(uintptr_t addr, bool write) {
+  int prot;
+  if (!access_now(addr, &prot)) return FAULT_NOT_OURS;
+  return (prot & (write ? PROT_WRITE : PROT_READ)) ? FAULT_HANDLED : FAULT_NOT_OURS;
+}
+
+static bool released_holds(uintptr_t addr) {
+  for (size_t i = 0; i < TRACK_RELEASED_MAX; i++) {
+    uintptr_t start = atomic_load(&released[i].start);
+    if (addr >= start && addr < atomic_load(&released[i].end)) return true;
+  }
+  return false;
 }
 
 static void wait_thawed(entry_t *entry) {
@@ -179,6 +299,7 @@ static fault_verdict_t segv_mark(entry_t *entry, uintptr_t addr) {
 // A write fault into a live entry's range.
 static fault_verdict_t entry_write_fault(entry_t *entry, uintptr_t addr) {
   if (entry->mode == MODE_READONLY) {
+    if (retry_if_stale(addr, true) == FAULT_HANDLED) return FAULT_HANDLED;
     die_with_message(entry, "store into read-only region", addr, "");
     return FAULT_HANDLED;
   }
@@ -193,7 +314,9 @@ static fault_verdict_t entry_write_fault(entry_t *entry, uintptr_t addr) {
     wait_thawed(entry);
     return FAULT_HANDLED;
   }
-  fault_verdict_t verdict = entry->mode == MODE_SEGV ? segv_mark(entry, addr) : FAULT_NOT_OURS;
+  // 'uffd' and 'none' protect only while frozen: this fault was taken before a thaw, or
+  // comes from someone else's protect().
+  fault_verdict_t verdict = entry->mode == MODE_SEGV ? segv_mark(entry, addr) : retry_if_stale(addr, true);
   atomic_fetch_sub(&entry->active, 1);
   return verdict;
 }
@@ -216,13 +339,12 @@ static fault_verdict_t track_fault(uintptr_t addr, bool write) {
     uint32_t state = atomic_load(&entry->state);
     bool holds = state != ENTRY_FREE && entry_holds(entry, addr);
     fault_verdict_t verdict = FAULT_NOT_OURS;
-    // DYING: the protection is already given back (or the range replaced), so a store that
-    // faulted before that only has to run again; a fault that persists is judged once FREE.
-    if (holds && write) verdict = state == ENTRY_LIVE ? entry_write_fault(entry, addr) : FAULT_HANDLED;
+    if (holds) verdict = state == ENTRY_LIVE && write ? entry_write_fault(entry, addr) : retry_if_stale(addr, write);
     atomic_fetch_sub(&entry->users, 1);
     if (holds) return verdict; // ranges never overlap: no other entry can hold addr
   }
-  return FAULT_NOT_OURS;
+  // Released lately: a fault taken before the release may reach its handler only now.
+  return released_holds(addr) ? retry_if_stale(addr, write) : FAULT_NOT_OURS;
 }
 
 // The previous handler's view of the world: its mask, its flags, its kind of function.
@@ -267,6 +389,7 @@ static void track_on_segv(int signo, siginfo_t *info, void *context) {
 static bool install_handler(args_t *args) {
   if (handler_installed) return true;
   struct sigaction ours;
+  maps_fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC); // optional: the handler can parse instead
   if (sigaction(SIGSEGV, NULL, &previous_action) != 0) {
     throw_errno(args->env, errno, args->fn, "sigaction");
     return false;
@@ -339,6 +462,11 @@ static void entry_release(entry_t *entry, bool restore) {
     bool ok = mprotect_entry(entry, prot);
     ASSERT(ok); // the range is ours and whole: only a broken invariant fails here
   }
+  released_t *slot = &released[released_next];
+  released_next = (released_next + 1) % TRACK_RELEASED_MAX;
+  atomic_store(&slot->end, 0);
+  atomic_store(&slot->start, atomic_load(&entry->start));
+  atomic_store(&slot->end, atomic_load(&entry->end));
   atomic_store(&entry->state, ENTRY_DYING);
   thaw_and_wake(entry);
   bool drained = drain(&entry->users);

@@ -368,12 +368,12 @@ for (const mode of ['none', 'segv', 'uffd'] as const) {
       addon.trackFreeze(w.handle);
       assert.throws(() => addon.trackFreeze(w.handle), errorWith('EINVAL'), 'frozen already');
       const first = Buffer.from(w.bytes.subarray(0, 6 * PAGE));
-      await sleep(10); // the worker may count the store it made just before the freeze
       const count = Atomics.load(writer.control, 1);
       await sleep(50);
       const second = Buffer.from(w.bytes.subarray(0, 6 * PAGE));
       assert.ok(first.equals(second), 'no store while frozen');
-      assert.equal(Atomics.load(writer.control, 1), count, 'the worker is blocked');
+      // It may still count the store it made just before the freeze, and no more.
+      assert.ok(Atomics.load(writer.control, 1) - count <= 1, 'the worker is blocked');
       const words = new Int32Array(target);
       const behind = words[0]! - words[1024 * 5]!;
       assert.ok(behind === 0 || behind === 1, `one instant of the worker's program order (page 5 is ${behind} behind)`);
@@ -463,16 +463,14 @@ test('unmap and trackUnregister release frozen threads', async () => {
   try {
     await until(() => Atomics.load(writer.control, 1) > 100, 'the worker to run');
     addon.trackFreeze(w.handle);
-    await sleep(10);
     const count = Atomics.load(writer.control, 1);
     await sleep(20);
-    assert.equal(Atomics.load(writer.control, 1), count, 'frozen');
+    assert.ok(Atomics.load(writer.control, 1) - count <= 1, 'frozen: at most the store made before the freeze is counted');
     addon.trackUnregister(w.handle);
     await until(() => Atomics.load(writer.control, 1) > count + 100, 'the worker after unregister');
     addon.trackRegister(w.handle, { mode: 'none', label: 'release' });
     addon.trackFreeze(w.handle);
-    await sleep(10);
-    const frozen = Atomics.load(writer.control, 1);
+    const frozen = Atomics.load(writer.control, 1) + 1;
     addon.unmap(w.handle); // the worker goes on, into zero memory
     await until(() => Atomics.load(writer.control, 1) > frozen + 100, 'the worker after unmap');
   } finally {
