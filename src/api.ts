@@ -97,6 +97,10 @@ export interface MappingApi {
   pmsync(): SyncStats;
   markDirty(offset: number, length: number): void;
   prepareWrite(offset: number, length: number): void;
+  /** futex wait on the 32-bit word at index (4-byte units); cross-process. */
+  wait(index: number, value: number, timeoutMs?: number): 'ok' | 'not-equal' | 'timed-out';
+  /** futex wake of up to count waiters on the word at index. */
+  notify(index: number, count?: number): number;
   unmap(): void;
 }
 

@@ -83,6 +83,31 @@ export class Mapping {
     this.tracker.prepareWrite(first, end);
   }
 
+  /**
+   * Waits while the 32-bit word at `index` (in 4-byte units from the mapping's start) holds
+   * `value`, up to timeoutMs: a futex on the shared working copy, so a notify() from any
+   * process mapping the region wakes it (Atomics.wait cannot: it is process-local).
+   */
+  wait(index: number, value: number, timeoutMs = Infinity): 'ok' | 'not-equal' | 'timed-out' {
+    this.live('wait');
+    this.checkWord(index, 'wait');
+    if (!(timeoutMs >= 0)) throw new RegionError('INVALID', `wait: timeoutMs ${timeoutMs} is not a non-negative number`);
+    return addon.futexWait(this.shared, index * 4, value, timeoutMs);
+  }
+
+  /** Wakes up to `count` waiters (all by default) on the word at `index`; returns how many. */
+  notify(index: number, count = Infinity): number {
+    this.live('notify');
+    this.checkWord(index, 'notify');
+    return addon.futexWake(this.shared, index * 4, count);
+  }
+
+  private checkWord(index: number, what: string): void {
+    if (!Number.isSafeInteger(index) || index < 0 || index * 4 + 4 > this.length) {
+      throw new RegionError('INVALID', `${what}: word index ${index} is outside the mapping of ${this.length} bytes`);
+    }
+  }
+
   /** Detaches buffer (later access throws); shared reads zeros afterwards. */
   unmap(): void {
     if (!this.mapped) return;
