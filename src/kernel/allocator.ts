@@ -5,8 +5,12 @@
 import { RegionError } from '../errors.js';
 import { assert } from '../util/assert.js';
 
+/** Released blocks remembered for reuse first (LIFO): they are hot in the page cache and TLB. */
+export const RECENT_BLOCKS_MAX = 65_536;
+
 export class Allocator {
   private bits: Uint32Array;
+  private readonly recent: number[] = [];
   private blocks: number;
   private used = 0;
   private cursor = 0;
@@ -44,9 +48,17 @@ export class Allocator {
     for (let b = start; b < start + count; b++) assert(this.claim(b), `allocator: reserved block ${b} claimed once`);
   }
 
-  /** Next-fit allocation of one block. */
+  /**
+   * One free block: the most recently released one if any (a pmsync that rewrites the same
+   * pages then reuses the blocks the previous one freed, which are already populated), else
+   * next-fit.
+   */
   allocate(): number {
     if (this.used >= this.blocks) throw new RegionError('NO_SPACE', `pool is full: all ${this.blocks} blocks are in use`);
+    while (this.recent.length > 0) {
+      const block = this.recent.pop() as number;
+      if (this.claim(block)) return block;
+    }
     for (let scanned = 0; scanned <= this.bits.length; scanned++) {
       const wordIndex = (this.cursor >>> 5) % this.bits.length;
       const word = this.bits[wordIndex] ?? 0;
@@ -70,6 +82,7 @@ export class Allocator {
     assert(this.isUsed(block), `allocator: released block ${block} was in use`);
     this.bits[block >>> 5] = (this.bits[block >>> 5] ?? 0) & ~(1 << (block & 31));
     this.used--;
+    if (this.recent.length < RECENT_BLOCKS_MAX) this.recent.push(block);
   }
 
   grow(poolBlocks: number): void {

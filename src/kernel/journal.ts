@@ -10,7 +10,7 @@
 // Two fences per commit whatever its size. Recovery replays the newest committed record
 // (only it can be unapplied), which is idempotent, so a crash during recovery is harmless.
 
-import { BLOCK_BYTES } from '../constants.js';
+import { BLOCK_BYTES, CACHE_LINE_BYTES } from '../constants.js';
 import {
   COMMIT_WORD_BYTES,
   decodeRecord,
@@ -81,14 +81,24 @@ export class Journal {
     return sequence;
   }
 
+  /** In-place stores, then one flush per distinct cache line (entries of neighbouring pages share lines). */
   private apply(words: Iterable<{ offset: number; lo: number; hi: number }>, ranges: readonly { offset: number; bytes: Uint8Array }[]): void {
     const scratch = new Uint8Array(8);
     const view = dataView(scratch);
+    const lines: number[] = [];
     for (const word of words) {
       view.setUint32(0, word.lo, true);
       view.setUint32(4, word.hi, true);
       this.device.write(word.offset, scratch);
-      this.device.flush(word.offset, 8);
+      lines.push(Math.floor(word.offset / CACHE_LINE_BYTES));
+    }
+    lines.sort((a, b) => a - b);
+    for (let i = 0; i < lines.length; ) {
+      let end = i + 1; // a run of consecutive lines is one flush call
+      while (end < lines.length && (lines[end] as number) <= (lines[end - 1] as number) + 1) end++;
+      const first = lines[i] as number;
+      this.device.flush(first * CACHE_LINE_BYTES, ((lines[end - 1] as number) - first + 1) * CACHE_LINE_BYTES);
+      i = end;
     }
     for (const range of ranges) {
       this.device.write(range.offset, range.bytes);

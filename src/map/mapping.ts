@@ -26,7 +26,7 @@ export interface MappingBackend {
 export class Mapping {
   readonly handle: MapHandle;
   readonly buffer: ArrayBuffer;
-  readonly shared: SharedArrayBuffer;
+  private sharedView: SharedArrayBuffer | undefined;
   readonly firstPage: number;
   private readonly pages: number;
   private readonly tracker: DirtyTracker | null;
@@ -48,7 +48,6 @@ export class Mapping {
       const [buffer] = addon.buffers(this.handle, this.pages * PAGE_BYTES);
       assert(buffer !== undefined, 'mapping: one buffer per window');
       this.buffer = buffer;
-      this.shared = addon.sharedBuffer(this.handle, 0, this.pages * PAGE_BYTES);
       this.tracker = writable ? copy.makeTracker(this.handle, this.firstPage, this.pages, tracking) : null;
       if (!writable) registerReadOnly(this.handle, copy.label);
     } catch (error) {
@@ -56,6 +55,23 @@ export class Mapping {
       throw error;
     }
     copy.mappings.add(this);
+  }
+
+  /**
+   * A SharedArrayBuffer over the same memory as `buffer`, for Atomics and worker threads.
+   * Created on first use: until then no other thread can store into the mapping (`buffer`
+   * cannot be transferred), so pmsync need not freeze it, which saves two mprotect calls.
+   */
+  get shared(): SharedArrayBuffer {
+    if (!this.sharedView) {
+      this.sharedView = this.mapped ? addon.sharedBuffer(this.handle, 0, this.pages * PAGE_BYTES) : new SharedArrayBuffer(this.pages * PAGE_BYTES);
+    }
+    return this.sharedView;
+  }
+
+  /** Other threads may store into the mapping: pmsync must freeze it. */
+  get threadsMayStore(): boolean {
+    return this.sharedView !== undefined;
   }
 
   /** The mechanism behind `tracking`: 'userfaultfd' or 'mprotect' for 'fault'. */
@@ -92,14 +108,14 @@ export class Mapping {
     this.live('wait');
     this.checkWord(index, 'wait');
     if (!(timeoutMs >= 0)) throw new RegionError('INVALID', `wait: timeoutMs ${timeoutMs} is not a non-negative number`);
-    return addon.futexWait(this.shared, index * 4, value, timeoutMs);
+    return addon.futexWait(this.buffer, index * 4, value, timeoutMs);
   }
 
   /** Wakes up to `count` waiters (all by default) on the word at `index`; returns how many. */
   notify(index: number, count = Infinity): number {
     this.live('notify');
     this.checkWord(index, 'notify');
-    return addon.futexWake(this.shared, index * 4, count);
+    return addon.futexWake(this.buffer, index * 4, count);
   }
 
   private checkWord(index: number, what: string): void {
@@ -135,9 +151,9 @@ export class Mapping {
     return [...this.tracker.collect()].map((p) => this.firstPage + p);
   }
 
-  /** @internal */
-  rearm(): void {
-    this.tracker?.rearm();
+  /** @internal after a pmsync: watch again; thaw if frozen. */
+  rearm(frozen: boolean): void {
+    this.tracker?.rearm(frozen);
   }
 
   private live(what: string): void {

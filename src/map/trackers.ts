@@ -49,9 +49,9 @@ abstract class BaseTracker implements DirtyTracker {
     yield* this.marked.pagesSet();
   }
 
-  rearm(): void {
+  rearm(frozen: boolean): void {
     this.marked.clear();
-    addon.trackThaw(this.handle, 'rw');
+    if (frozen) addon.trackThaw(this.handle, 'rw');
   }
 
   prepareWrite(firstPage: number, endPage: number): void {

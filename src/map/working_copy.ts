@@ -76,7 +76,7 @@ export class WorkingCopy implements MappingBackend {
   }
 
   detach(mapping: Mapping, tracker: DirtyTracker): void {
-    addon.trackFreeze(mapping.handle);
+    if (mapping.threadsMayStore) addon.trackFreeze(mapping.handle);
     this.remember([...tracker.collect()].map((p) => mapping.firstPage + p));
   }
 
@@ -87,13 +87,14 @@ export class WorkingCopy implements MappingBackend {
   pmsync(): SyncStats {
     const start = process.hrtime.bigint();
     const writable = [...this.mappings].filter((m) => m.writable);
-    for (const mapping of writable) addon.trackFreeze(mapping.handle);
+    const frozen = writable.filter((m) => m.threadsMayStore);
+    for (const mapping of frozen) addon.trackFreeze(mapping.handle);
     let dirty: Set<number>;
     try {
       dirty = new Set(this.pending);
       for (const mapping of writable) for (const page of mapping.collect()) dirty.add(page);
     } catch (error) {
-      for (const mapping of writable) mapping.rearm();
+      for (const mapping of writable) mapping.rearm(frozen.includes(mapping));
       throw error;
     }
     try {
@@ -103,7 +104,7 @@ export class WorkingCopy implements MappingBackend {
       this.remember(dirty); // nothing was committed: the next pmsync takes them again
       throw error;
     } finally {
-      for (const mapping of writable) mapping.rearm();
+      for (const mapping of writable) mapping.rearm(frozen.includes(mapping));
     }
   }
 
