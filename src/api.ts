@@ -54,6 +54,8 @@ export interface PoolInfo {
   journalBytes: number;
   persistence: 'pmem' | 'msync' | 'sim';
   mode: 'exclusive' | 'shared';
+  /** What tracking 'fault' uses on this machine: 'userfaultfd' (Linux >= 6.7) or 'mprotect'. */
+  faultMechanism: 'userfaultfd' | 'mprotect';
 }
 
 export interface SyncStats {

@@ -9,6 +9,7 @@ import { checkAccess, type Credentials } from './kernel/permission.js';
 import { checkMode, checkName, checkRegionSize } from './kernel/names.js';
 import type { RegionManager, RegionRef } from './kernel/region_manager.js';
 import { Mapping } from './map/mapping.js';
+import { userfaultfdAvailable } from './map/trackers.js';
 import { WorkingCopy } from './map/working_copy.js';
 import type { PmDevice } from './pm/device.js';
 import { assert } from './util/assert.js';
@@ -100,6 +101,7 @@ export class ExclusivePool implements Pool {
       journalBytes: counts.journalBytes,
       persistence: (this.device.persistence as 'pmem' | 'msync' | undefined) ?? 'sim',
       mode: this.mode,
+      faultMechanism: userfaultfdAvailable() ? 'userfaultfd' : 'mprotect',
     };
   }
 

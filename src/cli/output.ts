@@ -60,6 +60,7 @@ export function poolLines(p: PoolInfo): string[] {
     ['journal', formatSize(p.journalBytes)],
     ['persistence', p.persistence],
     ['mode', p.mode],
+    ['fault tracking', p.faultMechanism],
   ]);
 }
 
