@@ -12,6 +12,8 @@
         "native/lock.c",
         "native/map.c",
         "native/shared_buffer.cc",
+        "native/shootdown.c",
+        "native/socket.c",
         "native/track.c",
         "native/uffd.c"
       ],

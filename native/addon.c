@@ -2,6 +2,7 @@
 // the only module that loads this file.
 
 #include "regions.h"
+#include "socket.h"
 
 typedef struct entry {
   const char *name;
@@ -22,6 +23,8 @@ static const entry_t ENTRIES[] = {
     {"trackReset", track_reset},
     {"trackFreeze", track_freeze},
     {"trackThaw", track_thaw},
+    {"sharedRegister", track_shared_register},
+    {"shootdownInstall", shootdown_install},
     {"uffdAvailable", uffd_available},
     {"uffdOpen", uffd_open},
     {"uffdRegister", uffd_register},
@@ -40,6 +43,12 @@ static const entry_t ENTRIES[] = {
     {"futexWake", futex_wake},
     {"crc32c", crc32c_js},
     {"crc32cPortable", crc32c_portable_js},
+    {"socketConnect", socket_connect},
+    {"socketListen", socket_listen},
+    {"socketSend", socket_send},
+    {"socketReceive", socket_receive},
+    {"socketClose", socket_close},
+    {"peerCredentials", socket_peer_credentials},
 };
 
 #define ENTRY_COUNT (sizeof ENTRIES / sizeof ENTRIES[0])

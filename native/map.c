@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -150,34 +151,44 @@ static void mapping_finalize_buffer(napi_env env, void *data, void *hint) {
 }
 
 // Type check only; the caller decides whether an unmapped handle is an error.
-static bool arg_mapping_any(args_t *args, size_t i, mapping_t **out) {
+static bool value_mapping_any(args_t *args, napi_value value, const char *name, mapping_t **out) {
   napi_env env = args->env;
   napi_valuetype type;
   bool tagged = false;
-  ASSERT(i < args->argc);
-  if (!napi_check(env, napi_typeof(env, args->argv[i], &type), "napi_typeof")) return false;
+  if (!napi_check(env, napi_typeof(env, value, &type), "napi_typeof")) return false;
   if (type == napi_external &&
-      !napi_check(env, napi_check_object_type_tag(env, args->argv[i], &MAPPING_TAG, &tagged), "type tag check")) {
+      !napi_check(env, napi_check_object_type_tag(env, value, &MAPPING_TAG, &tagged), "type tag check")) {
     return false;
   }
   if (!tagged) {
-    throw_type(env, "%s: handle must be a MapHandle returned by map()", args->fn);
+    throw_type(env, "%s: %s must be a MapHandle returned by map()", args->fn, name);
     return false;
   }
   void *data = NULL;
-  if (!napi_check(env, napi_get_value_external(env, args->argv[i], &data), "napi_get_value_external")) return false;
+  if (!napi_check(env, napi_get_value_external(env, value, &data), "napi_get_value_external")) return false;
   ASSERT(data != NULL);
   *out = data;
   return true;
 }
 
-bool arg_mapping(args_t *args, size_t i, mapping_t **out) {
-  if (!arg_mapping_any(args, i, out)) return false;
+static bool arg_mapping_any(args_t *args, size_t i, mapping_t **out) {
+  ASSERT(i < args->argc);
+  return value_mapping_any(args, args->argv[i], "handle", out);
+}
+
+bool value_mapping(args_t *args, napi_value value, const char *name, mapping_t **out) {
+  if (!value_mapping_any(args, value, name, out)) return false;
   if ((*out)->unmapped) {
-    throw_code(args->env, "ECLOSED", NULL, "%s: the mapping was unmapped; map the file again", args->fn);
+    throw_code(args->env, "ECLOSED", NULL, "%s: %s was unmapped; map the file again", args->fn,
+               strcmp(name, "handle") == 0 ? "the mapping" : name);
     return false;
   }
   return true;
+}
+
+bool arg_mapping(args_t *args, size_t i, mapping_t **out) {
+  ASSERT(i < args->argc);
+  return value_mapping(args, args->argv[i], "handle", out);
 }
 
 // [offset, offset+length) from arguments i and i+1, inside the mapping or ERANGE.

@@ -3,7 +3,7 @@
 // It maps, protects, tracks stores, flushes, locks, waits and checksums; it holds no policy.
 // Entry points follow the xv6 split: args.c checks JavaScript arguments and nothing else,
 // then the mechanism files (map.c, shared_buffer.cc, track.c, uffd.c, flush.c, lock.c,
-// futex.c, crc32c.c) do the work on plain C values.
+// shootdown.c, futex.c, crc32c.c) do the work on plain C values.
 //
 // Every failure is a thrown JavaScript error, never a crash: TypeError for a wrong type or
 // handle, Error with `code` = errno name ('EBADF', 'EINVAL', 'ERANGE', 'EOPNOTSUPP', ...)
@@ -47,6 +47,17 @@ extern "C" {
 #define PAGEMAP_REGIONS_PER_SCAN 512
 // Page indexes come back as a Uint32Array.
 #define PAGE_INDEX_MAX UINT32_MAX
+// The shootdown (shootdown.c). A frozen writer waits for regiond's release in slices of this
+// length, checking between them that regiond is alive (a dead regiond releases everyone).
+#define SHOOTDOWN_WAIT_SLICE_MS 100
+// PAGEMAP_SCAN result regions per ioctl inside the signal handler (24 bytes each on the
+// signal stack, which may be an alternate stack of a few KiB).
+#define SHOOTDOWN_SCAN_REGIONS 64
+// A handler serves again while signals arrived during its pass; each pass is finite.
+#define SHOOTDOWN_PASSES_MAX 64
+// A store into a frozen shared mapping: wait, thaw, retry in the handler at most this often
+// (then the store itself runs again and faults anew).
+#define SHOOTDOWN_FAULT_ATTEMPTS_MAX 2
 
 // Invariants of our own code (never of user input) stay checked in production: a broken one
 // stops the process with its text rather than letting it write on through a bad pointer.
@@ -98,6 +109,8 @@ napi_value make_undefined(napi_env env);
 // ---- map.c
 typedef struct mapping mapping_t;
 bool arg_mapping(args_t *args, size_t i, mapping_t **out);
+// The same check on a value that is not a positional argument (options.control).
+bool value_mapping(args_t *args, napi_value value, const char *name, mapping_t **out);
 bool arg_mapping_range(args_t *args, const mapping_t *mapping, size_t i, uint8_t **start, size_t *length);
 bool arg_mapping_pages(args_t *args, const mapping_t *mapping, size_t i, uint8_t **start, size_t *length);
 uint8_t *mapping_addr(const mapping_t *mapping);
@@ -132,6 +145,10 @@ napi_value track_status(napi_env env, napi_callback_info info);
 napi_value track_reset(napi_env env, napi_callback_info info);
 napi_value track_freeze(napi_env env, napi_callback_info info);
 napi_value track_thaw(napi_env env, napi_callback_info info);
+napi_value track_shared_register(napi_env env, napi_callback_info info);
+
+// ---- shootdown.c
+napi_value shootdown_install(napi_env env, napi_callback_info info);
 
 // ---- uffd.c
 napi_value uffd_available(napi_env env, napi_callback_info info);
@@ -139,6 +156,12 @@ napi_value uffd_open(napi_env env, napi_callback_info info);
 napi_value uffd_register(napi_env env, napi_callback_info info);
 napi_value uffd_unregister(napi_env env, napi_callback_info info);
 napi_value uffd_pagemap_written(napi_env env, napi_callback_info info);
+// Opens /proc/self/pagemap once (JavaScript thread): 0, or the errno of the open.
+int uffd_pagemap_open(void);
+// The shootdown handler's PAGEMAP_SCAN (async-signal-safe; uffd_pagemap_open first): for each
+// page of [start, end) written since last protected, atomically sets bit (bit_first + page
+// index) of bitmap, and protects the page again. 0, or an errno.
+int uffd_collect_written(uintptr_t start, uintptr_t end, uint8_t *bitmap, uint64_t bit_first);
 
 // ---- flush.c
 void flush_init(void);

@@ -15,6 +15,11 @@
 // Linux shoots down the TLBs of every thread); a thread storing meanwhile waits in the
 // handler on the entry's freeze word until trackThaw, then returns and its store retries.
 //
+// A shared entry (sharedRegister: a mapping of a shared working copy, linked to the copy's
+// control mapping, its mapper slot and its first region page; mode 'segv', 'uffd' or
+// 'none') is frozen by regiond's shootdown signal instead, and its bits go to the shared
+// bitmap in the control area; shootdown.c serves it (the entry's layout is in registry.h).
+//
 // Every other fault goes to the handler that was installed before ours (Node's, which
 // serves V8's WebAssembly traps), or, if that was SIG_DFL or SIG_IGN, to the default
 // action: the process dies by SIGSEGV exactly as it would without us.
@@ -37,9 +42,10 @@
 // access is allowed, it returns and the access runs again.
 //
 // Inside the handler only async-signal-safe calls: atomics, mprotect, futex, write,
-// sigaction, process_vm_readv, gettid, open/read/ioctl/close.
+// sigaction, process_vm_readv, gettid, open/read/ioctl/close, kill. While it runs, the
+// shootdown signal is blocked (sa_mask), so a shootdown never waits for its own thread.
 
-#include "regions.h"
+#include "registry.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -59,38 +65,13 @@
 
 #define X86_PF_WRITE 0x2 // page-fault error code: the access was a write
 
-typedef enum { MODE_SEGV, MODE_UFFD, MODE_NONE, MODE_READONLY } track_mode_t;
 static const char *const MODE_NAMES[] = {"segv", "uffd", "none", "readonly"};
 #define MODE_COUNT (sizeof MODE_NAMES / sizeof MODE_NAMES[0])
+// sharedRegister's mechanisms: the first three modes, in the same order.
+#define SHARED_MECHANISM_COUNT 3
 
 static const char *const THAW_NAMES[] = {"r", "rw"};
 static const int THAW_PROT[] = {PROT_READ, PROT_READ | PROT_WRITE};
-
-typedef enum { ENTRY_FREE, ENTRY_LIVE, ENTRY_DYING } entry_state_t;
-typedef enum { FAULT_NOT_OURS, FAULT_HANDLED } fault_verdict_t;
-
-typedef struct entry {
-  _Atomic uint32_t state;
-  _Atomic uint32_t users;  // handlers that may be reading this entry
-  _Atomic uint32_t active; // handlers between their `frozen` check and their last mprotect
-  _Atomic uint32_t frozen; // the futex word: 1 while frozen
-  _Atomic int32_t freezer_tid;
-  _Atomic uintptr_t start; // [start, end) of the mapping
-  _Atomic uintptr_t end;
-  _Atomic uint64_t faults;   // 'segv': pages newly marked since the last reset
-  _Atomic uint32_t overflow; // 'segv': the whole mapping was made writable
-  _Atomic uint32_t foreign_none; // protect(..., 'none') touched the mapping: probe readability
-  // Written only while FREE, by the registering thread:
-  track_mode_t mode;
-  const mapping_t *owner;
-  _Atomic uint8_t *bitmap;
-  uint64_t fault_pages_max;
-  uint64_t report_offset_bias;
-  napi_env env;
-  napi_ref bitmap_ref;
-  char label[TRACK_LABEL_BYTES_MAX + 1];
-  size_t label_length;
-} entry_t;
 
 typedef struct released {
   _Atomic uintptr_t start; // end is cleared first and set last, so a reader sees a range or none
@@ -255,7 +236,7 @@ static bool access_now(uintptr_t addr, int *prot) {
 // A fault is stale when the protection that caused it is gone by the time the handler runs
 // (thawed, unregistered, replaced by zeros): the access must simply run again. Only faults
 // in ranges we protect are asked, and only when no cheaper rule decides.
-static fault_verdict_t retry_if_stale(uintptr_t addr, bool write) {
+fault_verdict_t track_retry_if_stale(uintptr_t addr, bool write) {
   int prot;
   if (!access_now(addr, &prot)) return FAULT_NOT_OURS;
   return (prot & (write ? PROT_WRITE : PROT_READ)) ? FAULT_HANDLED : FAULT_NOT_OURS;
@@ -273,15 +254,17 @@ static void wait_thawed(entry_t *entry) {
   futex_call(&entry->frozen, FUTEX_WAIT_PRIVATE, 1); // returns at once if already thawed
 }
 
-// 'segv': mark the page, then make it writable; past faultPagesMax, the whole mapping.
-static fault_verdict_t segv_mark(entry_t *entry, uintptr_t addr) {
+// 'segv': mark the page, then make it writable; past faultPagesMax, the whole mapping
+// (a shared entry also raises the control area's overflow word: regiond counts every page).
+fault_verdict_t track_segv_mark(entry_t *entry, uintptr_t addr) {
   uintptr_t start = atomic_load(&entry->start);
   uintptr_t page = addr & ~(uintptr_t)(PAGE_BYTES - 1);
   uint64_t index = (uint64_t)(page - start) / PAGE_BYTES;
+  uint64_t bit_index = entry->bit_first + index;
   if (atomic_load(&entry->foreign_none) && !page_readable(page)) return FAULT_NOT_OURS;
   // Bit first: a page is never writable while its bit is clear.
-  uint8_t bit = (uint8_t)(1u << (index % 8));
-  uint8_t old = atomic_fetch_or(&entry->bitmap[index / 8], bit);
+  uint8_t bit = (uint8_t)(1u << (bit_index % 8));
+  uint8_t old = atomic_fetch_or(&entry->bitmap[bit_index / 8], bit);
   bool whole = atomic_load(&entry->overflow) != 0;
   if (!(old & bit) && !whole) {
     uint64_t faults = atomic_fetch_add(&entry->faults, 1) + 1;
@@ -291,6 +274,7 @@ static fault_verdict_t segv_mark(entry_t *entry, uintptr_t addr) {
   // writable again: mprotect of a writable page is harmless.
   if (!whole && mprotect((void *)page, PAGE_BYTES, PROT_READ | PROT_WRITE) != 0) whole = true; // out of VMAs
   if (!whole) return FAULT_HANDLED;
+  if (entry->shared) atomic_store(&entry->header[CONTROL_WORD_OVERFLOW], 1); // before any store lands unmarked
   atomic_store(&entry->overflow, 1);
   uintptr_t end = atomic_load(&entry->end);
   return mprotect((void *)start, end - start, PROT_READ | PROT_WRITE) == 0 ? FAULT_HANDLED : FAULT_NOT_OURS;
@@ -299,10 +283,11 @@ static fault_verdict_t segv_mark(entry_t *entry, uintptr_t addr) {
 // A write fault into a live entry's range.
 static fault_verdict_t entry_write_fault(entry_t *entry, uintptr_t addr) {
   if (entry->mode == MODE_READONLY) {
-    if (retry_if_stale(addr, true) == FAULT_HANDLED) return FAULT_HANDLED;
+    if (track_retry_if_stale(addr, true) == FAULT_HANDLED) return FAULT_HANDLED;
     die_with_message(entry, "store into read-only region", addr, "");
     return FAULT_HANDLED;
   }
+  if (entry->shared) return shootdown_write_fault(entry, addr);
   atomic_fetch_add(&entry->active, 1);
   if (atomic_load(&entry->frozen)) {
     atomic_fetch_sub(&entry->active, 1);
@@ -316,7 +301,7 @@ static fault_verdict_t entry_write_fault(entry_t *entry, uintptr_t addr) {
   }
   // 'uffd' and 'none' protect only while frozen: this fault was taken before a thaw, or
   // comes from someone else's protect().
-  fault_verdict_t verdict = entry->mode == MODE_SEGV ? segv_mark(entry, addr) : retry_if_stale(addr, true);
+  fault_verdict_t verdict = entry->mode == MODE_SEGV ? track_segv_mark(entry, addr) : track_retry_if_stale(addr, true);
   atomic_fetch_sub(&entry->active, 1);
   return verdict;
 }
@@ -339,12 +324,12 @@ static fault_verdict_t track_fault(uintptr_t addr, bool write) {
     uint32_t state = atomic_load(&entry->state);
     bool holds = state != ENTRY_FREE && entry_holds(entry, addr);
     fault_verdict_t verdict = FAULT_NOT_OURS;
-    if (holds) verdict = state == ENTRY_LIVE && write ? entry_write_fault(entry, addr) : retry_if_stale(addr, write);
+    if (holds) verdict = state == ENTRY_LIVE && write ? entry_write_fault(entry, addr) : track_retry_if_stale(addr, write);
     atomic_fetch_sub(&entry->users, 1);
     if (holds) return verdict; // ranges never overlap: no other entry can hold addr
   }
   // Released lately: a fault taken before the release may reach its handler only now.
-  return released_holds(addr) ? retry_if_stale(addr, write) : FAULT_NOT_OURS;
+  return released_holds(addr) ? track_retry_if_stale(addr, write) : FAULT_NOT_OURS;
 }
 
 // The previous handler's view of the world: its mask, its flags, its kind of function.
@@ -385,6 +370,38 @@ static void track_on_segv(int signo, siginfo_t *info, void *context) {
 
 // ---- the JavaScript side
 
+size_t track_entries_used(void) { return atomic_load(&entries_used); }
+
+entry_t *track_entry(size_t index) {
+  ASSERT(index < TRACK_ENTRIES_MAX);
+  return &entries[index];
+}
+
+// Our SIGSEGV action. No SA_NODEFER: SIGSEGV stays blocked in the handler, so raise() in
+// chain() is delivered after it returns, with the default action in place. The shootdown
+// signal is blocked too: a shootdown must never wait for a handler it interrupted.
+static void segv_action(struct sigaction *ours) {
+  memset(ours, 0, sizeof *ours);
+  ours->sa_sigaction = track_on_segv;
+  ours->sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&ours->sa_mask);
+  if (shootdown_signal() != 0) sigaddset(&ours->sa_mask, shootdown_signal());
+}
+
+// shootdownInstall: the SIGSEGV handler, if installed already, now blocks the shootdown
+// signal too. If someone replaced our action since, theirs is left alone.
+void track_segv_block_shootdown(void) {
+  pthread_mutex_lock(&writers);
+  struct sigaction current, ours;
+  if (handler_installed && sigaction(SIGSEGV, NULL, &current) == 0 && (current.sa_flags & SA_SIGINFO) &&
+      current.sa_sigaction == track_on_segv) {
+    segv_action(&ours);
+    int rc = sigaction(SIGSEGV, &ours, NULL);
+    ASSERT(rc == 0); // the same signal and handler as before: only a broken invariant fails
+  }
+  pthread_mutex_unlock(&writers);
+}
+
 // Under writers. Reads the current action first, so the handler never sees an unset one.
 static bool install_handler(args_t *args) {
   if (handler_installed) return true;
@@ -394,12 +411,7 @@ static bool install_handler(args_t *args) {
     throw_errno(args->env, errno, args->fn, "sigaction");
     return false;
   }
-  memset(&ours, 0, sizeof ours);
-  ours.sa_sigaction = track_on_segv;
-  // No SA_NODEFER: SIGSEGV stays blocked in the handler, so raise() in chain() is delivered
-  // after it returns, with the default action in place.
-  ours.sa_flags = SA_SIGINFO | SA_ONSTACK;
-  sigemptyset(&ours.sa_mask);
+  segv_action(&ours);
   if (sigaction(SIGSEGV, &ours, NULL) != 0) {
     throw_errno(args->env, errno, args->fn, "sigaction");
     return false;
@@ -454,9 +466,13 @@ static bool mprotect_entry(entry_t *entry, int prot) {
 }
 
 // Under writers. The protection comes back first, then waiters are woken (their store runs
-// again and must not fault), then the slot waits for handlers still reading it.
+// again and must not fault), then the slot waits for handlers still reading it. A shared
+// entry is first retired (shootdown.c), which restores its protection under the shootdown's
+// gate, so a shootdown running on another thread cannot protect it again after.
 static void entry_release(entry_t *entry, bool restore) {
-  bool changed_protection = entry->mode == MODE_SEGV || entry->mode == MODE_READONLY || atomic_load(&entry->frozen);
+  if (entry->shared) shootdown_retire(entry, restore);
+  bool changed_protection =
+      !entry->shared && (entry->mode == MODE_SEGV || entry->mode == MODE_READONLY || atomic_load(&entry->frozen));
   if (restore && changed_protection) {
     int prot = mapping_writable(entry->owner) ? PROT_READ | PROT_WRITE : PROT_READ;
     bool ok = mprotect_entry(entry, prot);
@@ -475,6 +491,14 @@ static void entry_release(entry_t *entry, bool restore) {
   entry->bitmap_ref = NULL;
   entry->bitmap = NULL;
   entry->owner = NULL;
+  if (entry->shared) {
+    napi_delete_reference(entry->env, entry->control_ref);
+    mapping_share_release((mapping_t *)entry->control); // no handler reads the control area any more
+    entry->control_ref = NULL;
+    entry->control = NULL;
+    entry->header = NULL;
+    entry->shared = false;
+  }
   atomic_store(&entry->state, ENTRY_FREE);
 }
 
@@ -486,10 +510,12 @@ void track_forget(const mapping_t *mapping) {
 }
 
 // Under writers throughout, so no registration can claim the address range in between.
+// A shared entry is retired before the range closes: no shootdown protects the zeros after.
 void track_forget_unmapping(mapping_t *mapping, void (*close_range)(mapping_t *mapping)) {
   pthread_mutex_lock(&writers);
-  close_range(mapping); // zeros (writable) or nothing: a woken waiter's store no longer faults
   entry_t *entry = entry_of(mapping);
+  if (entry != NULL && entry->shared) shootdown_retire(entry, true);
+  close_range(mapping); // zeros (writable) or nothing: a woken waiter's store no longer faults
   if (entry != NULL) entry_release(entry, false);
   pthread_mutex_unlock(&writers);
 }
@@ -594,11 +620,12 @@ static entry_t *entry_claim(args_t *args) {
   return &entries[used];
 }
 
-// Under writers. Fills a FREE slot, then publishes it LIVE.
+// Under writers. Fills a FREE slot; the caller publishes it LIVE.
 static bool entry_fill(args_t *args, entry_t *entry, const mapping_t *mapping, const track_options_t *options) {
   ASSERT(atomic_load(&entry->state) == ENTRY_FREE);
+  ASSERT(!entry->held); // a FREE slot is no handler's
   entry->bitmap_ref = NULL;
-  if (options->mode == MODE_SEGV &&
+  if (options->bitmap != NULL && options->mode == MODE_SEGV &&
       !napi_check(args->env, napi_create_reference(args->env, options->bitmap, 1, &entry->bitmap_ref),
                   "napi_create_reference")) {
     return false;
@@ -611,33 +638,57 @@ static bool entry_fill(args_t *args, entry_t *entry, const mapping_t *mapping, c
   atomic_store(&entry->faults, 0);
   atomic_store(&entry->overflow, 0);
   atomic_store(&entry->foreign_none, 0);
+  atomic_store(&entry->freeze_seq, 0);
+  atomic_store(&entry->acked_seq, 0);
+  atomic_store(&entry->acked, 0);
+  atomic_store(&entry->retiring, 0);
   entry->mode = options->mode;
   entry->owner = mapping;
   entry->bitmap = options->mode == MODE_SEGV ? (_Atomic uint8_t *)options->bitmap_data : NULL;
+  entry->bit_first = 0;
   entry->fault_pages_max = (uint64_t)options->fault_pages_max;
   entry->report_offset_bias = (uint64_t)options->report_offset_bias;
   entry->env = args->env;
   memcpy(entry->label, options->label, options->label_length + 1);
   entry->label_length = options->label_length;
-  atomic_store(&entry->state, ENTRY_LIVE);
+  entry->shared = false;
+  entry->control = NULL;
+  entry->control_ref = NULL;
+  entry->header = NULL;
+  entry->round = 0;
   return true;
 }
 
-static napi_value register_locked(args_t *args, const mapping_t *mapping, const track_options_t *options) {
+// Under writers: a registry entry for the mapping, published LIVE, with the first
+// protection of its mode in place; or NULL with an exception pending.
+static entry_t *entry_add(args_t *args, const mapping_t *mapping, const track_options_t *options,
+                          bool (*extra)(args_t *args, entry_t *entry, const void *more), const void *more) {
   if (entry_of(mapping) != NULL) {
-    return throw_code(args->env, "EEXIST", NULL, "%s: the mapping is registered already; trackUnregister first",
-                      args->fn);
+    throw_code(args->env, "EEXIST", NULL, "%s: the mapping is registered already; trackUnregister first", args->fn);
+    return NULL;
   }
   if (!install_handler(args)) return NULL;
   entry_t *entry = entry_claim(args);
   if (entry == NULL || !entry_fill(args, entry, mapping, options)) return NULL;
+  if (extra != NULL && !extra(args, entry, more)) {
+    if (entry->bitmap_ref != NULL) napi_delete_reference(args->env, entry->bitmap_ref);
+    entry->bitmap_ref = NULL;
+    entry->owner = NULL;
+    return NULL; // still FREE
+  }
+  atomic_store(&entry->state, ENTRY_LIVE);
   // 'segv' and 'readonly' start with every page read-only: the first store to each faults.
   if ((options->mode == MODE_SEGV || options->mode == MODE_READONLY) && !mprotect_entry(entry, PROT_READ)) {
     int err = errno;
     entry_release(entry, false);
-    return throw_errno(args->env, err, args->fn, "mprotect");
+    throw_errno(args->env, err, args->fn, "mprotect");
+    return NULL;
   }
-  return make_undefined(args->env);
+  return entry;
+}
+
+static napi_value register_locked(args_t *args, const mapping_t *mapping, const track_options_t *options) {
+  return entry_add(args, mapping, options, NULL, NULL) == NULL ? NULL : make_undefined(args->env);
 }
 
 // trackRegister(handle, { mode, label, bitmap?, faultPagesMax?, dataOffset? })
@@ -654,6 +705,132 @@ napi_value track_register(napi_env env, napi_callback_info info) {
   napi_value result = register_locked(&args, mapping, &options);
   pthread_mutex_unlock(&writers);
   return result;
+}
+
+typedef struct shared_options {
+  mapping_t *control;
+  napi_value control_value;
+  int64_t slot;
+  int64_t first_page;
+} shared_options_t;
+
+static const char *const SHARED_MECHANISM_NAMES[SHARED_MECHANISM_COUNT] = {"segv", "uffd", "none"};
+_Static_assert(MODE_SEGV == 0 && MODE_UFFD == 1 && MODE_NONE == 2, "mechanism index = track mode");
+
+// { control, slot, firstPage, mechanism, label, faultPagesMax? } -> the two option sets.
+static bool shared_options_parse(args_t *args, napi_value object, track_options_t *out, shared_options_t *shared) {
+  napi_value control, slot, first_page, mechanism, label, fault_pages_max;
+  size_t mechanism_index;
+  if (!object_property(args, object, "control", &control) || !object_property(args, object, "slot", &slot) ||
+      !object_property(args, object, "firstPage", &first_page) ||
+      !object_property(args, object, "mechanism", &mechanism) || !object_property(args, object, "label", &label) ||
+      !object_property(args, object, "faultPagesMax", &fault_pages_max)) {
+    return false;
+  }
+  if (control == NULL || slot == NULL || first_page == NULL || mechanism == NULL || label == NULL) {
+    throw_type(args->env, "%s: options.control, .slot, .firstPage, .mechanism and .label are required", args->fn);
+    return false;
+  }
+  memset(out, 0, sizeof *out);
+  out->fault_pages_max = TRACK_FAULT_PAGES_DEFAULT;
+  if (!value_mapping(args, control, "options.control", &shared->control) ||
+      !value_integer(args, slot, "options.slot", 0, CONTROL_SLOTS_MAX - 1, &shared->slot) ||
+      !value_integer(args, first_page, "options.firstPage", 0, PAGE_INDEX_MAX, &shared->first_page) ||
+      !value_choice(args, mechanism, "options.mechanism", SHARED_MECHANISM_NAMES, SHARED_MECHANISM_COUNT,
+                    &mechanism_index) ||
+      !value_string(args, label, "options.label", out->label, sizeof out->label, &out->label_length) ||
+      (fault_pages_max != NULL && !value_integer(args, fault_pages_max, "options.faultPagesMax", 1,
+                                                 TRACK_FAULT_PAGES_MAX, &out->fault_pages_max))) {
+    return false;
+  }
+  label_sanitize(out->label, out->label_length);
+  out->mode = (track_mode_t)mechanism_index;
+  shared->control_value = control;
+  return true;
+}
+
+static bool shared_options_check(args_t *args, const mapping_t *mapping, const track_options_t *options,
+                                 const shared_options_t *shared) {
+  uint64_t pages = (mapping_length(mapping) + PAGE_BYTES - 1) / PAGE_BYTES;
+  uint64_t bitmap_bytes = ((uint64_t)shared->first_page + pages + 7) / 8;
+  size_t control_length = mapping_length(shared->control);
+  if (shootdown_signal() == 0) {
+    throw_code(args->env, "EINVAL", NULL, "%s: no shootdown signal is installed; call shootdownInstall(signal) first",
+               args->fn);
+    return false;
+  }
+  if (!mapping_writable(mapping) || !mapping_writable(shared->control)) {
+    throw_code(args->env, "EINVAL", NULL, "%s: the %s mapping is read-only; a shared registration needs both writable",
+               args->fn, mapping_writable(mapping) ? "control" : "data");
+    return false;
+  }
+  if (shared->control == mapping) {
+    throw_code(args->env, "EINVAL", NULL, "%s: options.control is the data mapping itself", args->fn);
+    return false;
+  }
+  if (control_length < CONTROL_BITMAP_OFFSET || bitmap_bytes > control_length - CONTROL_BITMAP_OFFSET) {
+    throw_code(args->env, "ERANGE", NULL,
+               "%s: pages %lld..%llu need %llu bitmap bytes after byte %d of the control mapping, which has %zu bytes",
+               args->fn, (long long)shared->first_page, (unsigned long long)(shared->first_page + pages - 1),
+               (unsigned long long)bitmap_bytes, CONTROL_BITMAP_OFFSET, control_length);
+    return false;
+  }
+  if (options->mode == MODE_UFFD) {
+    int err = uffd_pagemap_open();
+    if (err != 0) {
+      throw_errno(args->env, err, args->fn, "open(/proc/self/pagemap)");
+      return false;
+    }
+  }
+  return true;
+}
+
+// The control file's identity (device, inode) from PROCMAP_QUERY; without it, the address.
+static void control_identity(const mapping_t *control, uint64_t *dev, uint64_t *ino) {
+  struct regions_procmap_query query = {.size = sizeof query, .query_addr = (uintptr_t)mapping_addr(control)};
+  if (maps_fd >= 0 && ioctl(maps_fd, REGIONS_PROCMAP_QUERY, &query) == 0 && query.inode != 0) {
+    *dev = ((uint64_t)query.dev_major << 32) | query.dev_minor;
+    *ino = query.inode;
+    return;
+  }
+  *dev = 0;
+  *ino = (uintptr_t)mapping_addr(control);
+}
+
+// entry_add's extra step for sharedRegister, before the entry goes LIVE.
+static bool shared_fill(args_t *args, entry_t *entry, const void *more) {
+  const shared_options_t *shared = more;
+  if (!napi_check(args->env, napi_create_reference(args->env, shared->control_value, 1, &entry->control_ref),
+                  "napi_create_reference")) {
+    return false;
+  }
+  mapping_share_acquire(shared->control); // unmap() of the control leaves zeros, never a hole
+  uint8_t *control = mapping_addr(shared->control);
+  entry->control = shared->control;
+  entry->header = (_Atomic uint32_t *)control;
+  entry->slot = (uint32_t)shared->slot;
+  entry->bitmap = (_Atomic uint8_t *)(control + CONTROL_BITMAP_OFFSET);
+  entry->bit_first = (uint64_t)shared->first_page;
+  control_identity(shared->control, &entry->group_dev, &entry->group_ino);
+  entry->shared = true;
+  return true;
+}
+
+// sharedRegister(handle, { control, slot, firstPage, mechanism, label, faultPagesMax? })
+napi_value track_shared_register(napi_env env, napi_callback_info info) {
+  args_t args;
+  mapping_t *mapping;
+  track_options_t options;
+  shared_options_t shared;
+  if (!args_get(env, info, "sharedRegister", 2, &args) || !arg_mapping(&args, 0, &mapping) ||
+      !arg_object(&args, 1, "options") || !shared_options_parse(&args, args.argv[1], &options, &shared) ||
+      !shared_options_check(&args, mapping, &options, &shared)) {
+    return NULL;
+  }
+  pthread_mutex_lock(&writers);
+  entry_t *entry = entry_add(&args, mapping, &options, shared_fill, &shared);
+  pthread_mutex_unlock(&writers);
+  return entry == NULL ? NULL : make_undefined(env);
 }
 
 // trackUnregister(handle): the mapping gets back the protection it was mapped with and
@@ -704,7 +881,13 @@ napi_value track_reset(napi_env env, napi_callback_info info) {
   return entry == NULL ? NULL : make_undefined(env);
 }
 
+static napi_value refuse_shared(args_t *args) {
+  return throw_code(args->env, "EINVAL", NULL, "%s: the mapping is registered shared; regiond's shootdown freezes it",
+                    args->fn);
+}
+
 static napi_value freeze_locked(args_t *args, entry_t *entry) {
+  if (entry->shared) return refuse_shared(args);
   if (atomic_load(&entry->frozen)) return throw_code(args->env, "EINVAL", NULL, "%s: the mapping is frozen already", args->fn);
   atomic_store(&entry->freezer_tid, (int32_t)syscall(SYS_gettid));
   atomic_store(&entry->frozen, 1);
@@ -747,13 +930,15 @@ napi_value track_thaw(napi_env env, napi_callback_info info) {
   }
   pthread_mutex_lock(&writers);
   entry_t *entry = entry_find_or_throw(&args, mapping);
+  bool shared = entry != NULL && entry->shared;
   int err = 0;
-  if (entry != NULL) {
+  if (entry != NULL && !shared) {
     if (!mprotect_entry(entry, THAW_PROT[access])) err = errno;
     thaw_and_wake(entry); // even on failure: a waiter retries and faults again rather than hang
   }
   pthread_mutex_unlock(&writers);
   if (entry == NULL) return NULL;
+  if (shared) return refuse_shared(&args);
   if (err != 0) return throw_errno(env, err, "trackThaw", "mprotect");
   return make_undefined(env);
 }

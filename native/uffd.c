@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -256,6 +257,47 @@ static int scan_written(uintptr_t base, uintptr_t start, uintptr_t end, bool rep
       }
     }
     ASSERT(arg.walk_end > cursor && arg.walk_end <= end);
+    cursor = arg.walk_end;
+  }
+  return 0;
+}
+
+int uffd_pagemap_open(void) {
+  pthread_once(&pagemap_once, pagemap_open);
+  return pagemap_fd < 0 ? pagemap_errno : 0;
+}
+
+// Like scan_written with reprotect, for the shootdown handler: no allocation, a small vector
+// on the (maybe alternate) signal stack, bits set where the caller says, EINTR retried.
+int uffd_collect_written(uintptr_t start, uintptr_t end, uint8_t *bitmap, uint64_t bit_first) {
+  struct regions_page_region regions[SHOOTDOWN_SCAN_REGIONS];
+  _Atomic uint8_t *bits = (_Atomic uint8_t *)bitmap;
+  uint64_t cursor = start;
+  uint64_t rounds_max = 2 * ((end - start) / PAGE_BYTES + 1); // each round covers a page, or is an EINTR
+  if (pagemap_fd < 0) return EBADF;
+  for (uint64_t round = 0; cursor < end; round++) {
+    if (round >= rounds_max) return EIO;
+    struct regions_pm_scan_arg arg = {
+        .size = sizeof arg,
+        .flags = REGIONS_PM_SCAN_WP_MATCHING | REGIONS_PM_SCAN_CHECK_WPASYNC,
+        .start = cursor,
+        .end = end,
+        .vec = (uintptr_t)regions,
+        .vec_len = SHOOTDOWN_SCAN_REGIONS,
+        .category_mask = REGIONS_PAGE_IS_WRITTEN,
+        .return_mask = REGIONS_PAGE_IS_WRITTEN,
+    };
+    long found = ioctl(pagemap_fd, REGIONS_PAGEMAP_SCAN, &arg);
+    if (found < 0 && errno == EINTR) continue;
+    if (found < 0) return errno;
+    if (found > SHOOTDOWN_SCAN_REGIONS || arg.walk_end <= cursor || arg.walk_end > end) return EIO;
+    for (long r = 0; r < found; r++) {
+      if (regions[r].start < cursor || regions[r].end > arg.walk_end) return EIO;
+      for (uint64_t page = regions[r].start; page < regions[r].end; page += PAGE_BYTES) {
+        uint64_t bit = bit_first + (page - start) / PAGE_BYTES;
+        atomic_fetch_or(&bits[bit / 8], (uint8_t)(1u << (bit % 8)));
+      }
+    }
     cursor = arg.walk_end;
   }
   return 0;

@@ -1,7 +1,8 @@
 // The one module that loads the native addon (build/Release/regions_native.node) and types it.
 // Nothing else imports the .node file. The addon is the arch layer: it maps, protects,
-// tracks stores (a SIGSEGV handler, or userfaultfd + PAGEMAP_SCAN), freezes, flushes,
-// locks, waits and checksums; it holds no policy.
+// tracks stores (a SIGSEGV handler, or userfaultfd + PAGEMAP_SCAN), freezes (in process, or
+// across processes by regiond's shootdown signal), flushes, locks, waits and checksums; it
+// holds no policy.
 //
 // Native errors arrive as JS Errors with `code` set to the errno name (e.g. 'EBADF',
 // 'EINVAL', 'ERANGE', 'EOPNOTSUPP') and `syscall` naming the call; a MapHandle used after
@@ -64,6 +65,37 @@ export interface TrackOptions {
   faultPagesMax?: number;
   /** Bytes of the mapping before region offset 0 (e.g. a control page); messages report offsets after it. Default 0. */
   dataOffset?: number;
+}
+
+/** How a shared mapping's stores are noticed (sharedRegister); names the TrackMode used. */
+export type SharedMechanism = 'uffd' | 'segv' | 'none';
+
+/**
+ * A writable mapping of a shared working copy (src/map/control_area.ts), linked to the copy's
+ * control area for regiond's shootdown (native/shootdown.c).
+ */
+export interface SharedOptions {
+  /**
+   * A writable mapping of the control area (header, mapper slots, dirty bitmap at byte 4096).
+   * The addon keeps it alive while registered; unmapping it early leaves zeros, never a crash.
+   */
+  control: MapHandle;
+  /** This process's mapper slot (0 .. 62): the shootdown acknowledges in its ackSeq word. */
+  slot: number;
+  /** The region page of the mapping's first page: page i of the mapping is bitmap bit firstPage + i. */
+  firstPage: number;
+  /**
+   * 'segv': registering makes the mapping read-only; the first store to each page sets its
+   * bit in the shared bitmap (atomic or) and unprotects it; past faultPagesMax pages the
+   * whole mapping is unprotected and the control area's overflow word is set (regiond then
+   * counts every page). 'uffd': the caller uffdRegister's the mapping (before or after);
+   * the shootdown scans it (PAGEMAP_SCAN, reprotect) into the bitmap. 'none': freeze only.
+   */
+  mechanism: SharedMechanism;
+  /** Names the region in fatal messages (at most 127 UTF-8 bytes). */
+  label: string;
+  /** 'segv': pages marked one by one between shootdowns before the overflow fallback (default 16384, at most 30000). */
+  faultPagesMax?: number;
 }
 
 export interface TrackStatus {
@@ -168,6 +200,33 @@ export interface NativeAddon {
    */
   trackThaw(handle: MapHandle, access: 'r' | 'rw'): void;
 
+  /**
+   * Installs the shootdown handler for a real-time signal (SIGRTMIN..SIGRTMAX; the project
+   * uses SHOOTDOWN_SIGNAL), SA_SIGINFO|SA_RESTART|SA_ONSTACK. Once per process: the same
+   * signal again is a no-op, another is EINVAL. Blocking system calls of any thread may see
+   * EINTR (or restart) when a shootdown arrives. On the signal the handler serves every
+   * sharedRegister'ed mapping whose control area's request sequence (word 2) is new to its
+   * group (the mappings with one control file and one slot): it freezes all of them (frozen
+   * + mprotect PROT_READ, one call each), reports their dirty pages into the shared bitmap
+   * ('uffd': PAGEMAP_SCAN; 'segv': already there, tracking starts over), then stores the
+   * request into the slot's ackSeq (word 1) and FUTEX_WAKEs it (shared). A store into a
+   * frozen mapping waits (FUTEX_WAIT, shared) until the release sequence (word 3) reaches
+   * the request, or regiond (pid in word 4) is gone, checked every 100 ms; then the mapping
+   * thaws and the store runs. If regiond released before the handler ran, it still
+   * acknowledges and thaws at once.
+   */
+  shootdownInstall(signal: number): void;
+  /**
+   * Registers a writable mapping of a shared working copy with the fault registry in shared
+   * mode (see SharedOptions). EINVAL before shootdownInstall, for a read-only mapping or
+   * control, or the control being the mapping itself; ERANGE if the bitmap bits of its pages
+   * lie past the control mapping; EEXIST if registered already. trackUnregister and unmap
+   * undo it (the mapping gets back read-write access; threads waiting on a freeze go on).
+   * trackStatus/trackReset work on it; trackFreeze/trackThaw refuse it (EINVAL): the
+   * shootdown freezes it.
+   */
+  sharedRegister(handle: MapHandle, options: SharedOptions): void;
+
   /** Whether uffdOpen() works here: userfaultfd with WP_ASYNC, WP_HUGETLBFS_SHMEM and WP_UNPOPULATED (probed once). */
   uffdAvailable(): boolean;
   /**
@@ -185,6 +244,27 @@ export interface NativeAddon {
    * uffdRegister'ed). Kernel writes (read(2) into the mapping) count as writes.
    */
   pagemapWritten(handle: MapHandle, offset: number, length: number, reprotect: boolean): Uint32Array;
+
+  // Unix stream sockets (native/socket.c) for shared mode. Addresses are
+  // "/proc/self/fd/<dirfd>/<name>", so the directory may be at any depth; `name` is a plain
+  // file name of at most 64 bytes (EINVAL otherwise). Waits poll against a deadline and retry
+  // EINTR. Errors carry the errno name: ENOENT / ECONNREFUSED (nobody listens), EACCES,
+  // ECONNRESET / EPIPE (the peer closed or died), ETIMEDOUT, EMSGSIZE (frame too long).
+
+  /** A connected, non-blocking, close-on-exec socket; retries a full backlog until timeoutMs. */
+  socketConnect(dirfd: number, name: string, timeoutMs: number): number;
+  /**
+   * A listening socket for net.Server's listen({ fd }): bound under a temporary name, given
+   * `mode`, then renamed to `name` (replacing a dead server's socket file).
+   */
+  socketListen(dirfd: number, name: string, mode: number, backlog: number): number;
+  /** Sends every byte before timeoutMs. */
+  socketSend(fd: number, bytes: Uint8Array, timeoutMs: number): void;
+  /** Receives one frame (u32 LE length + payload) and returns its payload; EMSGSIZE past maxBytes. */
+  socketReceive(fd: number, maxBytes: number, timeoutMs: number): Uint8Array;
+  socketClose(fd: number): void;
+  /** SO_PEERCRED of a connected socket: the peer's pid, uid and gid at connect(). */
+  peerCredentials(fd: number): { pid: number; uid: number; gid: number };
 }
 
 /** What the .node file itself exports: it has no N-API access to SharedArrayBuffer memory. */

@@ -1,0 +1,171 @@
+// A shared working copy seen from a client process (shared mode). regiond owns the file and
+// its control area (src/map/control_area.ts); this process maps the region's pages from it
+// and registers each writable mapping with the addon's shootdown handler, which freezes the
+// mapping and reports its dirty pages into the shared bitmap when regiond's real-time signal
+// arrives. A pmsync is a request to regiond (which runs the shootdown), so nothing here
+// copies or commits.
+
+import fs from 'node:fs';
+import { addon, type MapHandle } from '../arch/addon.js';
+import type { SyncStats, Tracking } from '../api.js';
+import { PAGE_BYTES } from '../constants.js';
+import { markBits, MECHANISM_CODE, SLOT_WORD, slotWord } from './control_area.js';
+import { Mapping, type MappingBackend } from './mapping.js';
+import type { DirtyTracker, Mechanism } from './tracker.js';
+import { SEGV_FAULT_PAGES_MAX, userfaultfdAvailable, processUffd } from './trackers.js';
+
+export interface SharedCopyDescription {
+  path: string;
+  regionName: string;
+  sizeBytes: number;
+  pages: number;
+  controlBytes: number;
+  signal: number;
+}
+
+export interface SharedMapOptions {
+  offset: number;
+  length: number;
+  tracking: Tracking;
+  writable: boolean;
+  /** This process's mapper slot, from regiond's map reply. */
+  slot: number;
+  /** Sends the pmsync request to regiond. */
+  pmsync: () => SyncStats;
+}
+
+const copies = new Map<string, SharedCopy>();
+
+/** Maps a window of a shared working copy described by regiond. */
+export function mapShared(description: SharedCopyDescription, options: SharedMapOptions): Mapping {
+  let copy = copies.get(description.path);
+  if (!copy) {
+    copy = new SharedCopy(description, options.slot, options.pmsync);
+    copies.set(description.path, copy);
+  }
+  return new Mapping(copy, options.offset, options.length, options.tracking, options.writable);
+}
+
+/** Unmaps every mapping of every shared copy (the pool is closing or regiond is gone). */
+export function closeSharedCopies(paths?: Iterable<string>): void {
+  for (const path of paths ?? [...copies.keys()]) {
+    copies.get(path)?.close();
+    copies.delete(path);
+  }
+}
+
+class SharedCopy implements MappingBackend {
+  readonly fd: number;
+  readonly dataOffset: number;
+  readonly label: string;
+  readonly mappings = new Set<Mapping>();
+  private readonly control: MapHandle;
+  private readonly words: Int32Array;
+
+  constructor(
+    readonly description: SharedCopyDescription,
+    private readonly slot: number,
+    private readonly remotePmsync: () => SyncStats,
+  ) {
+    this.label = description.regionName;
+    this.dataOffset = description.controlBytes;
+    try {
+      this.fd = fs.openSync(description.path, 'r+');
+    } catch {
+      this.fd = fs.openSync(description.path, 'r'); // read-only access: the mapping will be read-only too
+    }
+    this.control = addon.map(this.fd, 0, description.controlBytes, true, false);
+    this.words = new Int32Array(addon.sharedBuffer(this.control, 0, description.controlBytes));
+    addon.shootdownInstall(description.signal);
+  }
+
+  makeTracker(handle: MapHandle, firstPage: number, pages: number, tracking: Tracking): DirtyTracker {
+    const mechanism: Mechanism = tracking === 'fault' ? (userfaultfdAvailable() ? 'userfaultfd' : 'mprotect') : tracking === 'scan' ? 'compare' : 'manual';
+    Atomics.store(this.words, slotWord(this.slot, SLOT_WORD.mechanism), MECHANISM_CODE[mechanism]);
+    return new SharedTracker(handle, firstPage, pages, mechanism, this);
+  }
+
+  /** @internal */
+  register(handle: MapHandle, firstPage: number, pages: number, mechanism: Mechanism): void {
+    if (mechanism === 'userfaultfd') addon.uffdRegister(processUffd(), handle);
+    addon.sharedRegister(handle, {
+      control: this.control,
+      slot: this.slot,
+      firstPage,
+      mechanism: mechanism === 'userfaultfd' ? 'uffd' : mechanism === 'mprotect' ? 'segv' : 'none',
+      label: this.label,
+      faultPagesMax: SEGV_FAULT_PAGES_MAX,
+    });
+    // 'segv' registration made the mapping read-only already.
+  }
+
+  mark(first: number, end: number): void {
+    markBits(this.words, first, end);
+  }
+
+  pmsync(): SyncStats {
+    return this.remotePmsync();
+  }
+
+  detach(mapping: Mapping, tracker: DirtyTracker): void {
+    (tracker as SharedTracker).handOver(mapping.firstPage);
+  }
+
+  close(): void {
+    for (const mapping of [...this.mappings]) mapping.unmap();
+    addon.unmap(this.control);
+    fs.closeSync(this.fd);
+  }
+}
+
+class SharedTracker implements DirtyTracker {
+  private readonly words: Int32Array;
+
+  constructor(
+    private readonly handle: MapHandle,
+    private readonly firstPage: number,
+    private readonly pages: number,
+    readonly mechanism: Mechanism,
+    private readonly copy: SharedCopy,
+  ) {
+    this.words = new Int32Array(addon.sharedBuffer(handle, 0, pages * PAGE_BYTES));
+    copy.register(handle, firstPage, pages, mechanism);
+  }
+
+  /** The shootdown handler reports into the shared bitmap; nothing to collect here. */
+  collect(): Iterable<number> {
+    return [];
+  }
+
+  rearm(): void {}
+
+  /**
+   * A mapping stays frozen (read-only) after a shootdown until its first store, which waits
+   * for regiond's release and thaws it; a kernel write would fail with EFAULT instead. So a
+   * store that changes nothing (an atomic add of 0) goes first, then 'mprotect' unprotects
+   * the rest of the range.
+   */
+  prepareWrite(firstPage: number, endPage: number): void {
+    if (endPage <= firstPage) return;
+    this.copy.mark(this.firstPage + firstPage, this.firstPage + endPage);
+    Atomics.add(this.words, (firstPage * PAGE_BYTES) / 4, 0);
+    if (this.mechanism === 'mprotect') addon.protect(this.handle, firstPage * PAGE_BYTES, (endPage - firstPage) * PAGE_BYTES, 'rw');
+  }
+
+  markDirty(firstPage: number, endPage: number): void {
+    this.copy.mark(this.firstPage + firstPage, this.firstPage + endPage);
+  }
+
+  /** Before unmap: what only this mapping's page tables know goes into the shared bitmap. */
+  handOver(firstPage: number): void {
+    if (this.mechanism !== 'userfaultfd') return;
+    for (const page of addon.pagemapWritten(this.handle, 0, this.pages * PAGE_BYTES, false)) this.copy.mark(firstPage + page, firstPage + page + 1);
+  }
+
+  /** The shootdown stops scanning the mapping before userfaultfd lets go of it. */
+  close(): void {
+    addon.trackUnregister(this.handle);
+    if (this.mechanism === 'userfaultfd') addon.uffdUnregister(processUffd(), this.handle);
+  }
+}
+
