@@ -16,7 +16,9 @@
 //   32..63        zero
 //   64+64i  64    mapper slot i:  0 pid (0 = free), 4 acknowledged request sequence,
 //                 8 tracking mechanism (0 none, 1 userfaultfd, 2 mprotect, 3 compare,
-//                 4 manual), 12 zero, 16 u64 process start time (clock ticks), 24..63 zero
+//                 4 manual), 12 registered (1 once the process has a mapping registered
+//                 with its shootdown handler; until then it cannot store and is not waited
+//                 for), 16 u64 process start time (clock ticks), 24..63 zero
 //   4096    ...   dirty bitmap: bit p (byte p/8, bit p%8) = region page p was stored to
 //   CONTROL_BYTES(pages)   the region's pages
 
@@ -29,7 +31,7 @@ export const MAPPER_SLOT_BYTES = 64;
 export const MAPPER_SLOTS = (CONTROL_HEADER_BYTES - 64) / MAPPER_SLOT_BYTES; // 63 processes per region
 
 export const WORD = { magic: 0, version: 1, requestSeq: 2, releaseSeq: 3, regiondPid: 4, pages: 5, overflow: 6, slots: 7 } as const;
-export const SLOT_WORD = { pid: 0, ackSeq: 1, mechanism: 2 } as const;
+export const SLOT_WORD = { pid: 0, ackSeq: 1, mechanism: 2, registered: 3 } as const;
 export const MECHANISM_CODE = { none: 0, userfaultfd: 1, mprotect: 2, compare: 3, manual: 4 } as const;
 
 export function controlBytes(pages: number): number {

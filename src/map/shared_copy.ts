@@ -8,8 +8,12 @@
 import fs from 'node:fs';
 import { addon, type MapHandle } from '../arch/addon.js';
 import type { SyncStats, Tracking } from '../api.js';
-import { PAGE_BYTES } from '../constants.js';
-import { markBits, MECHANISM_CODE, SLOT_WORD, slotWord } from './control_area.js';
+import { PAGE_BYTES, SHOOTDOWN_TIMEOUT_MS } from '../constants.js';
+import { markBits, MECHANISM_CODE, SLOT_WORD, slotWord, WORD } from './control_area.js';
+
+/** How long a new mapping waits for a shootdown under way to release (regiond's own timeout, doubled). */
+const JOIN_WAIT_MS = 2 * SHOOTDOWN_TIMEOUT_MS;
+const JOIN_POLL_MS = 50;
 import { Mapping, type MappingBackend } from './mapping.js';
 import type { DirtyTracker, Mechanism } from './tracker.js';
 import { SEGV_FAULT_PAGES_MAX, userfaultfdAvailable, processUffd } from './trackers.js';
@@ -97,6 +101,22 @@ class SharedCopy implements MappingBackend {
       faultPagesMax: SEGV_FAULT_PAGES_MAX,
     });
     // 'segv' registration made the mapping read-only already.
+    this.joinShootdowns();
+  }
+
+  /**
+   * Tells regiond this process can store now, then, if a shootdown is under way (it may have
+   * skipped this process), waits for its release before the first store; see
+   * SharedWorkingCopy.awaitAcknowledgements for why one of the two sides always sees the other.
+   */
+  private joinShootdowns(): void {
+    Atomics.store(this.words, slotWord(this.slot, SLOT_WORD.registered), 1);
+    const deadline = Date.now() + JOIN_WAIT_MS;
+    for (;;) {
+      const release = Atomics.load(this.words, WORD.releaseSeq);
+      if (Atomics.load(this.words, WORD.requestSeq) === release || Date.now() > deadline) return;
+      addon.futexWait(this.words, WORD.releaseSeq * 4, release, JOIN_POLL_MS);
+    }
   }
 
   mark(first: number, end: number): void {

@@ -52,6 +52,11 @@ export class SharedWorkingCopy {
   private readonly words: Int32Array;
   private readonly chunks: Uint8Array[];
   private readonly mappers = new Map<number, { slot: number; count: number; startTime: number }>();
+  /**
+   * A mapper went away without a shootdown taking its dirty pages (with userfaultfd they live
+   * only in its page tables): the next pmsync compares every page with PM so none is lost.
+   */
+  private compareNext = false;
 
   constructor(
     private readonly kernel: RegionManager,
@@ -122,16 +127,22 @@ export class SharedWorkingCopy {
     if (slot >= MAPPER_SLOTS) throw new RegionError('NO_SPACE', `region "${this.info.name}" is mapped by ${MAPPER_SLOTS} processes already (the limit)`);
     Atomics.store(this.words, slotWord(slot, SLOT_WORD.ackSeq), Atomics.load(this.words, WORD.requestSeq));
     Atomics.store(this.words, slotWord(slot, SLOT_WORD.mechanism), MECHANISM_CODE.none);
+    Atomics.store(this.words, slotWord(slot, SLOT_WORD.registered), 0);
     Atomics.store(this.words, slotWord(slot, SLOT_WORD.pid), mapper.pid);
     this.mappers.set(mapper.pid, { slot, count: 1, startTime: mapper.startTime });
     return slot;
   }
 
-  /** One mapping of pid went away (all of them if `all`, e.g. the client disconnected). */
+  /**
+   * One mapping of pid went away (all of them if `all`: the client disconnected or died).
+   * An orderly unmap hands its dirty pages over to the shared bitmap; a disconnect may not
+   * have, so it makes the next pmsync compare.
+   */
   removeMapper(pid: number, all = false): void {
     const known = this.mappers.get(pid);
     if (!known) return;
     known.count--;
+    if (all) this.compareNext = true;
     if (all || known.count <= 0) this.freeSlot(pid);
   }
 
@@ -139,7 +150,14 @@ export class SharedWorkingCopy {
     const known = this.mappers.get(pid);
     if (!known) return;
     Atomics.store(this.words, slotWord(known.slot, SLOT_WORD.pid), 0);
+    Atomics.store(this.words, slotWord(known.slot, SLOT_WORD.registered), 0);
     this.mappers.delete(pid);
+  }
+
+  /** A mapper found dead: its unreported stores are in the copy, so compare at this pmsync. */
+  private buried(pid: number): void {
+    this.compareNext = true;
+    this.freeSlot(pid);
   }
 
   /** The shootdown pmsync; see the header. */
@@ -161,19 +179,30 @@ export class SharedWorkingCopy {
     try {
       process.kill(pid, SHOOTDOWN_SIGNAL);
     } catch {
-      this.freeSlot(pid); // gone: nothing of it to wait for
+      this.buried(pid); // gone: nothing of it to wait for
     }
   }
 
+  /**
+   * Waits for every registered mapper's acknowledgement. A mapper that has not registered a
+   * mapping yet cannot store and is skipped: the request sequence was raised before its
+   * registered word is read here, and a client reads the request sequence after setting that
+   * word and waits for the release if a shootdown is under way (sequentially consistent
+   * atomics: one of the two sides sees the other). The signal is repeated at every poll, so a
+   * mapper that registered after the first one still answers.
+   */
   private awaitAcknowledgements(seq: number): void {
     const deadline = Date.now() + SHOOTDOWN_TIMEOUT_MS;
     for (const [pid, mapper] of [...this.mappers]) {
       const word = slotWord(mapper.slot, SLOT_WORD.ackSeq);
-      for (;;) {
+      for (let poll = 0; ; poll++) {
+        if (Atomics.load(this.words, slotWord(mapper.slot, SLOT_WORD.registered)) === 0) break;
         const acked = Atomics.load(this.words, word);
         if (acked === seq) break;
+        if (poll > 0) this.signal(pid);
+        if (!this.mappers.has(pid)) break;
         if (!alive(pid, mapper.startTime)) {
-          this.freeSlot(pid);
+          this.buried(pid);
           break;
         }
         const left = deadline - Date.now();
@@ -188,7 +217,8 @@ export class SharedWorkingCopy {
   private commit(start: bigint): SyncStats {
     let dirty = takeBits(this.words, this.pages);
     if (Atomics.exchange(this.words, WORD.overflow, 0) !== 0) dirty = Array.from({ length: this.pages }, (_, p) => p);
-    if (this.anyMapperCompares()) dirty = this.compareAll(dirty);
+    if (this.compareNext || this.anyMapperCompares()) dirty = this.compareAll(dirty);
+    this.compareNext = false;
     if (dirty.length === 0) return { epoch: this.kernel.info(this.ref).epoch, pages: 0, bytes: 0, linesFlushed: 0, fences: 0, ns: Number(process.hrtime.bigint() - start) };
     const before = this.kernel.device.counters.snapshot();
     const lastPage = this.pages - 1;
