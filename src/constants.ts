@@ -55,3 +55,59 @@ export const SHOOTDOWN_SIGNAL = 40;
 export const SHOOTDOWN_TIMEOUT_MS = 2000;
 /** Poll interval while waiting for acknowledgements (dead mappers are detected between polls). */
 export const SHOOTDOWN_POLL_MS = 20;
+
+// Shared mode: regiond, its socket and its protocol (src/service). Sizes in bytes, times in ms.
+export const PROTOCOL_VERSION = 1;
+/** The socket next to the pool: `.regions-<first 8 hex digits of sha256(pool file name)>.sock`. */
+export const SOCKET_NAME_PREFIX = '.regions-';
+export const SOCKET_NAME_HASH_HEX = 8;
+export const LISTEN_BACKLOG = 128;
+/** Connections regiond serves at once; one more is told BUSY and closed. */
+export const CLIENTS_MAX = 256;
+/** Bytes of region data in one read or write request (bigger writes are staged in chunks). */
+export const DATA_CHUNK_BYTES = 2 ** 20;
+/** The JSON part of a request. */
+export const REQUEST_HEADER_BYTES_MAX = 64 * 1024;
+/** A request frame's payload: a u32 header length, the header, the data. */
+export const REQUEST_BYTES_MAX = 4 + REQUEST_HEADER_BYTES_MAX + DATA_CHUNK_BYTES;
+/** Regions in one page of `list` (a page of RegionInfo JSON stays well under REPLY_BYTES_MAX). */
+export const LIST_PAGE_REGIONS = 2048;
+/** A reply frame's payload (the client's limit: a list page or a data chunk plus its header). */
+export const REPLY_BYTES_MAX = 16 * 2 ** 20;
+/** Replies regiond holds for a client that does not read them before it drops that client. */
+export const REPLY_BACKLOG_BYTES_MAX = 4 * REPLY_BYTES_MAX;
+/** Staged (chunked, atomic) writes: bytes reserved at once across all clients, and per client. */
+export const STAGING_BYTES_MAX = 2 ** 30;
+export const STAGINGS_PER_CLIENT_MAX = 4;
+/** Mappings one client may hold (each is a mapper reference on a working copy). */
+export const MAPPINGS_PER_CLIENT_MAX = 4096;
+/** Chunked reads that saw a pmsync between chunks are retried this often before BUSY. */
+export const READ_RETRIES_MAX = 8;
+/** The client waits this long for a reply (a pmsync's shootdown has its own, shorter, timeout). */
+export const REQUEST_TIMEOUT_MS = 120_000;
+/** A frame regiond has begun to receive must be complete within this time, or the client is dropped. */
+export const FRAME_TIMEOUT_MS = 30_000;
+/** regiond exits after this long without clients (`regions daemon --idle-exit SECONDS`). */
+export const IDLE_EXIT_MS_DEFAULT = 30_000;
+/** One connect(): a full backlog is retried until this timeout. */
+export const CONNECT_TIMEOUT_MS = 5_000;
+/** Connect attempts of one open (each failed one may start a regiond), with pauses doubling from MIN to MAX. */
+export const CONNECT_ATTEMPTS_MAX = 12;
+export const CONNECT_PAUSE_MS_MIN = 5;
+export const CONNECT_PAUSE_MS_MAX = 500;
+/** A starting regiond waits this long for the pool lock of an exiting one before it gives up. */
+export const DAEMON_LOCK_WAIT_MS = 3_000;
+export const DAEMON_LOCK_POLL_MS = 10;
+/** The starter waits this long for a new regiond to mount the pool and report. */
+export const DAEMON_START_TIMEOUT_MS = 120_000;
+/** Where regiond keeps working copies (tmpfs); os.tmpdir() if it is missing. */
+export const WORKING_COPY_ROOT = '/dev/shm';
+
+// RegionLock (src/sync/region_lock.ts): a mutex in two 32-bit words of a mapped region.
+/** Words a RegionLock occupies: the lock word (owner pid and a waiters bit) and the owner's start time. */
+export const LOCK_WORDS = 2;
+/** A waiter re-checks the holder this often; a dead holder is taken over within about 2 slices. */
+export const LOCK_WAIT_SLICE_MS = 50;
+/** Waiters bit of the lock word; the bits below it hold the owner's pid (Linux pid_max <= 2^22). */
+export const LOCK_WAITERS_BIT = 0x4000_0000;
+export const LOCK_PID_MASK = LOCK_WAITERS_BIT - 1;

@@ -2,6 +2,7 @@
 // corrupt media, dead peers) is a RegionError with one of these codes and a message that
 // names what was wrong and what to do.
 
+/** Every code a RegionError can carry: a closed set, so callers can switch on it. */
 export const ERROR_CODES = [
   'CORRUPT', // on-PM structure fails validation; message names the structure and offset
   'EXISTS', // name already taken
@@ -18,10 +19,18 @@ export const ERROR_CODES = [
   'PROTOCOL', // malformed or incompatible client/server message
 ] as const;
 
+/** One of ERROR_CODES. */
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+/**
+ * An expected failure of the region system: bad input, a full pool, corrupt media, a dead
+ * peer. `code` says which kind; the message names what was wrong and what to do. Anything else
+ * thrown is a bug (an AssertionError names the broken invariant).
+ */
 export class RegionError extends Error {
+  /** Always 'RegionError'. */
   override name = 'RegionError';
+  /** Which kind of failure (one of ERROR_CODES). */
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -29,6 +38,10 @@ export class RegionError extends Error {
   }
 }
 
+/**
+ * True if error is a RegionError, and has `code` if one is given: `if (isRegionError(e,
+ * "NOT_FOUND")) ...`.
+ */
 export function isRegionError(error: unknown, code?: ErrorCode): error is RegionError {
   return error instanceof RegionError && (code === undefined || error.code === code);
 }

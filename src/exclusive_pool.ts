@@ -162,6 +162,7 @@ export class ExclusivePool implements Pool {
 export class LocalRegion implements Region {
   /** @internal */
   constructor(
+    /** The pool the region was opened in. */
     readonly pool: ExclusivePool,
     private readonly ref: RegionRef,
     readonly access: Access,

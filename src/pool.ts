@@ -1,25 +1,34 @@
 // The entry points of the public API (DESIGN.md section 8): create, open and check a pool.
 
 import fs from 'node:fs';
-import type { CheckReport, CreatePoolOptions, OpenPoolOptions, Persistence, Pool } from './api.js';
+import type { CheckReport, CreatePoolOptions, OpenPoolOptions, Persistence, Pool, PoolMode } from './api.js';
 import { addon } from './arch/addon.js';
-import { BLOCK_BYTES } from './constants.js';
+import { BLOCK_BYTES, DAEMON_LOCK_WAIT_MS } from './constants.js';
 import { RegionError } from './errors.js';
 import { ExclusivePool } from './exclusive_pool.js';
 import { inspectPool } from './kernel/check.js';
 import { currentCredentials } from './kernel/permission.js';
 import { RegionManager } from './kernel/region_manager.js';
 import { FileDevice } from './pm/file_device.js';
+import { retireRegiond } from './service/launcher.js';
+import { SharedPool } from './service/shared_pool.js';
 import { parseSize } from './util/size.js';
 
 const LOCK_BYTE_EXCLUSIVE = 0; // OFD lock: the real exclusion
 const LOCK_BYTE_HOLDER = 1; // POSIX lock: lets a second opener learn the holder's pid
 
+/**
+ * Formats a new pool. mode 'shared' (the default) then serves it through a regiond started
+ * for it; 'exclusive' and 'auto' (no regiond can serve a pool that did not exist) open it
+ * in this process.
+ */
 export function createPool(poolPath: string, options: CreatePoolOptions): Pool {
+  const mode = checkPoolMode(options.mode ?? 'shared');
+  const persistence = options.persistence ?? 'auto';
   const sizeBytes = parseSize(options.size, 'pool size');
   if (sizeBytes % BLOCK_BYTES !== 0) throw new RegionError('INVALID', `pool size ${sizeBytes} is not a multiple of ${BLOCK_BYTES}`);
   if (fs.existsSync(poolPath)) throw new RegionError('EXISTS', `${poolPath} already exists`);
-  const device = FileDevice.create(poolPath, { sizeBytes, persistence: options.persistence ?? 'auto' });
+  const device = FileDevice.create(poolPath, { sizeBytes, persistence });
   try {
     lockExclusive(device, poolPath);
     RegionManager.format(device);
@@ -28,13 +37,26 @@ export function createPool(poolPath: string, options: CreatePoolOptions): Pool {
     fs.rmSync(poolPath, { force: true });
     throw error;
   }
+  if (mode === 'shared') {
+    device.close(); // regiond takes the lock from here
+    return openPool(poolPath, { mode, persistence });
+  }
   return new ExclusivePool(poolPath, device, RegionManager.mount(device, poolPath), currentCredentials());
 }
 
+/**
+ * Opens a pool. mode 'shared' (the default) connects to the pool's regiond, starting it if
+ * none runs; 'exclusive' runs the pool's kernel in this process; 'auto' is shared if a
+ * regiond serves the pool, else exclusive (the CLI's default).
+ */
 export function openPool(poolPath: string, options: OpenPoolOptions = {}): Pool {
-  const mode = options.mode ?? 'auto';
-  if (mode === 'shared') throw new RegionError('UNSUPPORTED', `shared mode (regiond) is not available in this version; open ${poolPath} with mode 'exclusive'`);
-  const device = new FileDevice(poolPath, { persistence: options.persistence ?? 'auto' });
+  const mode = checkPoolMode(options.mode ?? 'shared');
+  const persistence = options.persistence ?? 'auto';
+  if (mode !== 'exclusive') {
+    const shared = SharedPool.connect(poolPath, { start: mode === 'shared', persistence });
+    if (shared !== null) return shared;
+  }
+  const device = new FileDevice(poolPath, { persistence });
   try {
     lockExclusive(device, poolPath);
     return new ExclusivePool(poolPath, device, RegionManager.mount(device, poolPath), currentCredentials());
@@ -59,12 +81,34 @@ export function checkPool(poolPath: string, options: { repair?: boolean; persist
 }
 
 function lockExclusive(device: FileDevice, poolPath: string): void {
-  if (addon.lockTry(device.fd, LOCK_BYTE_EXCLUSIVE, 1, true)) {
+  if (tryLockPool(device)) return;
+  const regiond = retireRegiond(poolPath); // an idle regiond leaves for an exclusive opener
+  if (regiond?.retiring && addon.lockWait(device.fd, LOCK_BYTE_EXCLUSIVE, 1, true, DAEMON_LOCK_WAIT_MS)) {
     addon.posixLockTry(device.fd, LOCK_BYTE_HOLDER, 1);
     return;
   }
-  const holder = addon.lockHolderPid(device.fd, LOCK_BYTE_HOLDER, 1);
+  if (regiond && !regiond.retiring) {
+    throw new RegionError('BUSY', `pool ${poolPath} is served by regiond (pid ${regiond.pid}) to ${regiond.clients} other clients; open it with mode 'shared' or 'auto'`);
+  }
+  const holder = poolHolder(device);
   const who = holder > 0 ? `pid ${holder}` : 'another process';
   throw new RegionError('BUSY', `pool ${poolPath} is held exclusively by ${who}; open it with mode 'shared' or stop that process`);
 }
 
+
+/** @internal The pool's lock, as exclusive mode and regiond take it: true if taken, false if held elsewhere. */
+export function tryLockPool(device: FileDevice): boolean {
+  if (!addon.lockTry(device.fd, LOCK_BYTE_EXCLUSIVE, 1, true)) return false;
+  addon.posixLockTry(device.fd, LOCK_BYTE_HOLDER, 1);
+  return true;
+}
+
+/** @internal The pid holding the pool's lock: 0 if none, -1 if it cannot be told. */
+export function poolHolder(device: FileDevice): number {
+  return addon.lockHolderPid(device.fd, LOCK_BYTE_HOLDER, 1);
+}
+
+function checkPoolMode(mode: unknown): PoolMode {
+  if (mode !== 'shared' && mode !== 'exclusive' && mode !== 'auto') throw new RegionError('INVALID', `mode must be 'shared', 'exclusive' or 'auto', got ${String(mode)}`);
+  return mode;
+}

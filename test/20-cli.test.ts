@@ -1,7 +1,7 @@
 // The `regions` CLI (src/cli), run as a user runs it: bin/regions.js in a child process, in a
 // temporary directory. Covers every command's round trip with --json, binary-safe write/read,
 // fsck on healthy and damaged pools, the exit codes (0 ok, 1 error, 2 usage), a pool held by
-// another process, pools on tmpfs and on an ordinary file system, crashtest and demo.
+// another process, pools on tmpfs and on an ordinary file system, crashtest (the demo: test/52-demo.test.ts).
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -278,15 +278,4 @@ test('crashtest --ops metadata --json: every crash image recovers', () => {
   assert.deepEqual(Object.keys(report).sort(), ['failures', 'images', 'operations', 'seed']);
   assert.ok(report.operations >= 11 && report.images > 0);
   assert.deepEqual([report.failures, report.seed], [0, 7]);
-});
-
-test('demo --dir twice: the counter persists and increases', () => {
-  const dir = path.join(diskDir, 'demo');
-  type Demo = { pool: string; counter: number; sync: SyncStats; verified: boolean };
-  const first = json<Demo>(['demo', '--dir', dir]);
-  const second = json<Demo>(['demo', '--dir', dir]);
-  assert.deepEqual([first.counter, first.verified, second.counter, second.verified], [1, true, 2, true]);
-  assert.equal(first.pool, path.join(dir, 'demo.pool'));
-  assert.ok(second.sync.pages === 1 && second.sync.fences > 0);
-  assert.match(ok(['demo', '--dir', dir]).stdout.toString(), /counter +3\n[\s\S]*verified +yes/);
 });

@@ -22,6 +22,7 @@ export interface MapHandle {
   readonly __mapHandle: unique symbol;
 }
 
+/** The CPU instruction that writes a cache line back towards the persistence domain. */
 export type FlushInstruction = 'clwb' | 'clflushopt' | 'clflush';
 
 export type FutexWaitResult = 'ok' | 'not-equal' | 'timed-out';

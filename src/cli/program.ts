@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { poolModeOption } from './context.js';
 import { registerBenchCommand } from './commands/bench.js';
 import { registerCrashtestCommand } from './commands/crashtest.js';
+import { registerDaemonCommand } from './commands/daemon.js';
 import { registerDataCommands } from './commands/data.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerPoolCommands } from './commands/pool.js';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerCrashtestCommand(program);
   registerDemoCommand(program);
   registerBenchCommand(program);
+  registerDaemonCommand(program);
   return program;
 }
 

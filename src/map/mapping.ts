@@ -23,10 +23,21 @@ export interface MappingBackend {
   detach(mapping: Mapping, tracker: DirtyTracker): void;
 }
 
+/**
+ * A mapped window of a region (what Region.map returns): `buffer` and `shared` are views of
+ * the region's working copy in this address space; stores into them are ordinary memory
+ * stores, noticed by the mapping's dirty tracker and made durable by pmsync.
+ */
 export class Mapping {
+  /** @internal the native mapping */
   readonly handle: MapHandle;
+  /**
+   * An ArrayBuffer over the window: ordinary stores into the region's working copy. Detached
+   * by unmap (access then throws).
+   */
   readonly buffer: ArrayBuffer;
   private sharedView: SharedArrayBuffer | undefined;
+  /** The region page the window starts at (offset / 4096). */
   readonly firstPage: number;
   private readonly pages: number;
   private readonly tracker: DirtyTracker | null;
@@ -35,9 +46,13 @@ export class Mapping {
   /** @internal */
   constructor(
     private readonly copy: MappingBackend,
+    /** Where the window starts in the region (a multiple of 4096). */
     readonly offset: number,
+    /** Window length in bytes. */
     readonly length: number,
+    /** The dirty tracking of this mapping. */
     readonly tracking: Tracking,
+    /** False for a region opened 'ro': stores kill the process with a message naming the region. */
     readonly writable: boolean,
   ) {
     assert(offset % PAGE_BYTES === 0, 'mapping: offset page-aligned');
@@ -141,6 +156,7 @@ export class Mapping {
     this.copy.mappings.delete(this);
   }
 
+  /** False once unmap() was called (or the pool closed). */
   get isMapped(): boolean {
     return this.mapped;
   }

@@ -47,6 +47,7 @@ export function mapShared(description: SharedCopyDescription, options: SharedMap
     copy = new SharedCopy(description, options.slot, options.pmsync);
     copies.set(description.path, copy);
   }
+  if (copy.slot < 0) copy.slot = options.slot; // the first mapping was read-only: it had no slot
   return new Mapping(copy, options.offset, options.length, options.tracking, options.writable);
 }
 
@@ -68,19 +69,22 @@ class SharedCopy implements MappingBackend {
 
   constructor(
     readonly description: SharedCopyDescription,
-    private readonly slot: number,
+    /** This process's mapper slot; -1 while it has only read-only mappings. */
+    public slot: number,
     private readonly remotePmsync: () => SyncStats,
   ) {
     this.label = description.regionName;
     this.dataOffset = description.controlBytes;
+    let writable = true;
     try {
       this.fd = fs.openSync(description.path, 'r+');
     } catch {
-      this.fd = fs.openSync(description.path, 'r'); // read-only access: the mapping will be read-only too
+      this.fd = fs.openSync(description.path, 'r'); // read access only: every mapping is read-only
+      writable = false;
     }
-    this.control = addon.map(this.fd, 0, description.controlBytes, true, false);
+    this.control = addon.map(this.fd, 0, description.controlBytes, writable, false);
     this.words = new Int32Array(addon.sharedBuffer(this.control, 0, description.controlBytes));
-    addon.shootdownInstall(description.signal);
+    if (writable) addon.shootdownInstall(description.signal);
   }
 
   makeTracker(handle: MapHandle, firstPage: number, pages: number, tracking: Tracking): DirtyTracker {

@@ -2,6 +2,10 @@
 // to since the last pmsync. The pmsync freezes every mapping of the region first, so no store
 // lands between collect() and the copy.
 
+/**
+ * What a mapping's dirty tracking runs on: 'userfaultfd' (async write-protect + PAGEMAP_SCAN)
+ * or 'mprotect' (SIGSEGV) for tracking 'fault', 'compare' for 'scan', 'manual' for 'manual'.
+ */
 export type Mechanism = 'userfaultfd' | 'mprotect' | 'compare' | 'manual';
 
 export interface DirtyTracker {

@@ -6,25 +6,40 @@
 export const CACHE_LINE_BYTES = 64;
 export const ATOMIC_UNIT_BYTES = 8; // only aligned 8-byte stores are failure-atomic
 
+/**
+ * What a PmDevice has done since creation or the last reset(): the numbers pmsync costs are
+ * measured in.
+ */
 export class DeviceCounters {
+  /** 64-byte cache lines flushed (written back towards the persistence domain). */
   linesFlushed = 0;
+  /** Store fences (each orders and completes the flushes before it). */
   fences = 0;
+  /** Bytes stored through write() and fill(). */
   bytesWritten = 0;
 
+  /** Sets every counter to zero. */
   reset(): void {
     this.linesFlushed = 0;
     this.fences = 0;
     this.bytesWritten = 0;
   }
 
-  snapshot(): { linesFlushed: number; fences: number; bytesWritten: number } {
+  /** The counters now, as a plain object (subtract two snapshots to measure an operation). */
+  snapshot(): Pick<DeviceCounters, 'linesFlushed' | 'fences' | 'bytesWritten'> {
     return { linesFlushed: this.linesFlushed, fences: this.fences, bytesWritten: this.bytesWritten };
   }
 }
 
+/**
+ * Persistent memory as the region system sees it: byte reads, stores that stay volatile until
+ * flushed and fenced, and counters. FileDevice (a pool file) and SimDevice (simulated PM with
+ * crash images) implement it.
+ */
 export interface PmDevice {
   /** Capacity in bytes; a multiple of 4096. */
   readonly sizeBytes: number;
+  /** Lines flushed, fences and bytes written so far. */
   readonly counters: DeviceCounters;
   /** A copy of `length` bytes at `offset`. */
   read(offset: number, length: number): Uint8Array;
@@ -46,6 +61,7 @@ export interface PmDevice {
   persist(offset: number, length: number): void;
   /** Grow the device to `sizeBytes` (new bytes read as zero). Invalidates views. */
   resize(sizeBytes: number): void;
+  /** Releases the device (unmaps the file); later calls throw. */
   close(): void;
 }
 

@@ -28,18 +28,26 @@ const TMPFS_MAGIC = 0x01021994;
 // a flushed line may reach the persistence domain before the fence, so this is allowed.
 const PENDING_RANGES_MAX = 1024;
 
+/** How a FileDevice reached durability once opened: 'pmem' (CPU cache-line flushes) or 'msync'. */
 export type Persistence = 'pmem' | 'msync';
+/** What a FileDevice is asked for: 'pmem', 'msync', or 'auto' (DAX or tmpfs: pmem; else msync). */
 export type PersistenceOption = Persistence | 'auto';
 
+/** Options of new FileDevice (opening an existing pool file). */
 export interface FileDeviceOptions {
+  /** Default 'auto'. */
   persistence?: PersistenceOption;
+  /** Map the file read-only (fsck without repair); writes throw. */
   readOnly?: boolean;
   /** Tests only: the size of each ArrayBuffer chunk (a multiple of 4096, default 1 GiB). */
   chunkBytes?: number;
 }
 
+/** Options of FileDevice.create (a new pool file). */
 export interface FileDeviceCreateOptions {
+  /** The new file size: a multiple of 4096. */
   sizeBytes: number;
+  /** Default 'auto'. */
   persistence?: PersistenceOption;
   /** Tests only, as in FileDeviceOptions. */
   chunkBytes?: number;
@@ -118,10 +126,19 @@ function syncDirectory(directory: string): void {
   }
 }
 
+/**
+ * A PmDevice over a pool file mapped into this process: flushes with clwb, clflushopt or
+ * clflush plus sfence ('pmem', for DAX files or tmpfs) or msync of the touched pages
+ * ('msync'). Pools larger than one ArrayBuffer are mapped in chunks.
+ */
 export class FileDevice implements PmDevice {
+  /** Lines flushed, fences and bytes written so far. */
   readonly counters = new DeviceCounters();
+  /** The pool file. */
   readonly path: string;
+  /** Opened without write access (fsck without repair): writes throw. */
   readonly readOnly: boolean;
+  /** Bytes per mapped chunk (the largest ArrayBuffer one mapping piece uses). */
   readonly chunkBytes: number;
   #fd: number;
   #sizeBytes: number;
@@ -232,6 +249,10 @@ export class FileDevice implements PmDevice {
     return this.#persistence;
   }
 
+  /**
+   * The cache-line flush instruction this CPU offers, chosen at load: 'clwb' > 'clflushopt' >
+   * 'clflush'.
+   */
   get flushInstruction(): FlushInstruction {
     return addon.flushInstruction();
   }
@@ -247,6 +268,7 @@ export class FileDevice implements PmDevice {
     return this.#fd;
   }
 
+  /** True after close(). */
   get closed(): boolean {
     return this.#mapped === undefined;
   }

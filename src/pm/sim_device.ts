@@ -41,6 +41,7 @@ export const SIM_BLOCK_BYTES = 4096;
 export const SIM_SIZE_BYTES_MAX = 1024 * 1024 * 1024;
 const UNITS_PER_LINE = CACHE_LINE_BYTES / ATOMIC_UNIT_BYTES;
 
+/** Options of new SimDevice. */
 export interface SimDeviceOptions {
   /** Capacity in bytes: a positive multiple of 4096, at most SIM_SIZE_BYTES_MAX. */
   sizeBytes: number;
@@ -48,8 +49,11 @@ export interface SimDeviceOptions {
 
 /** How many stores (write/fill calls), flush calls and fence calls the device has seen. */
 export interface SimEvents {
+  /** write() and fill() calls. */
   stores: number;
+  /** flush() calls (persist() counts one). */
   flushes: number;
+  /** fence() calls (persist() counts one). */
   fences: number;
 }
 
@@ -87,6 +91,7 @@ function checkSizeBytes(sizeBytes: number, what: string): void {
  * for (const image of device.crashImages()) check(image); // and the final state
  */
 export class SimDevice implements PmDevice {
+  /** Lines flushed, fences and bytes written so far. */
   readonly counters = new DeviceCounters();
   #sizeBytes: number;
   #visible: Uint8Array;

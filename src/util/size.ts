@@ -4,6 +4,10 @@ import { RegionError } from '../errors.js';
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50 };
 
+/**
+ * Bytes from a size: a non-negative integer, or a string such as '4096', '64KiB', '64MiB',
+ * '1GiB' or '1G' (K, M, G, T are binary). Throws RegionError INVALID naming `what`.
+ */
 export function parseSize(spec: number | string, what = 'size'): number {
   if (typeof spec === 'number') {
     if (!Number.isSafeInteger(spec) || spec < 0) throw new RegionError('INVALID', `${what} ${spec} is not a whole number of bytes`);
@@ -18,6 +22,7 @@ export function parseSize(spec: number | string, what = 'size'): number {
   return bytes;
 }
 
+/** A byte count for people, exact where it can be: '64 KiB', '1536 MiB', '512 B'; else one decimal ('1.2 KiB'). */
 export function formatSize(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let value = bytes;

@@ -24,7 +24,7 @@ export function registerPoolCommands(program: Command): void {
 function mkpool(cmd: Command): void {
   const globals = globalsOf(cmd);
   const { size, persistence } = cmd.opts<{ size: number; persistence: Persistence }>();
-  const pool = createPool(globals.poolPath, { size, persistence });
+  const pool = createPool(globals.poolPath, { size, persistence, mode: globals.poolMode });
   try {
     const info = pool.info();
     emit(globals, info, () => [`created pool ${info.path}: ${formatSize(info.capacityBytes)}, persistence ${info.persistence}`]);

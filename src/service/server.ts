@@ -1,0 +1,252 @@
+// regiond's connections: framing, the hello, one reply per request, and the end of a client.
+//
+// The server runs on Node's event loop (net.Server over the socket regiond bound natively);
+// a request is served synchronously inside the 'data' callback that completes its frame, so
+// requests from all clients run one at a time, like system calls on one CPU. Who a client is
+// comes from the kernel (SO_PEERCRED on the connection's descriptor, groups from /proc), once,
+// at accept.
+//
+// What a hostile or broken client can do: send frames that fail the checks in protocol.ts
+// (it gets a PROTOCOL or INVALID reply), send a frame that is too long, speak before its
+// hello or with another protocol version, or stall in the middle of a frame (its connection
+// is closed), leave replies unread (closed past REPLY_BACKLOG_BYTES_MAX), or die (forgotten:
+// its mappings and staged writes are released). None of these stops regiond.
+
+import fs from 'node:fs';
+import type net from 'node:net';
+import { addon } from '../arch/addon.js';
+import { CLIENTS_MAX, FRAME_TIMEOUT_MS, PROTOCOL_VERSION, REPLY_BACKLOG_BYTES_MAX, REQUEST_BYTES_MAX } from '../constants.js';
+import { RegionError } from '../errors.js';
+import { processStartTime } from './process_identity.js';
+import { decodePayload, encodeFrame, FrameReader, parseRequest, type Request, requestId } from './protocol.js';
+import { Client, type Peer, type Syscalls } from './syscalls.js';
+
+export interface HelloResult {
+  protocol: number;
+  pid: number;
+  startedAt: number;
+  pool: string;
+}
+
+export interface ServerOptions {
+  pool: string;
+  /** Milliseconds since the epoch. */
+  startedAt: number;
+  /** Called when the last client has been gone for idleExitMs (0: never), or an exclusive opener asks an idle regiond to leave. */
+  idleExitMs: number;
+  onIdle: () => void;
+  /** Internal errors (bugs) are logged here, and answered; regiond goes on. */
+  log: (line: string) => void;
+}
+
+export class RegiondServer {
+  readonly pid = process.pid;
+  private readonly connections = new Set<Connection>();
+  private idleTimer: NodeJS.Timeout | undefined;
+  private nextClient = 1;
+  private stopped = false;
+
+  constructor(
+    readonly syscalls: Syscalls,
+    readonly options: ServerOptions,
+  ) {
+    this.armIdle();
+  }
+
+  attach(server: net.Server): void {
+    server.on('connection', (socket: net.Socket) => this.accept(socket));
+  }
+
+  clients(): Client[] {
+    return [...this.connections].map((c) => c.client);
+  }
+
+  private accept(socket: net.Socket): void {
+    socket.on('error', () => {}); // 'close' follows every error
+    if (this.stopped) return void socket.destroy();
+    let peer: Peer;
+    try {
+      peer = peerOf(socket);
+    } catch (error) {
+      this.options.log(`regiond: dropped a connection whose peer is unknown: ${(error as Error).message}`);
+      return void socket.destroy();
+    }
+    if (this.connections.size >= CLIENTS_MAX) {
+      const message = `regiond (pid ${this.pid}) serves ${CLIENTS_MAX} clients already; retry when one has closed its pool`;
+      return void socket.end(encodeFrame({ id: null, ok: false, error: { code: 'BUSY', message } }));
+    }
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    const connection = new Connection(this, socket, new Client(this.nextClient++, peer));
+    this.connections.add(connection);
+  }
+
+  /** The connection closed, for whatever reason: release what its client held. */
+  forget(connection: Connection): void {
+    if (!this.connections.delete(connection)) return;
+    this.syscalls.forget(connection.client);
+    if (this.connections.size === 0) this.armIdle();
+  }
+
+  private armIdle(): void {
+    if (this.options.idleExitMs <= 0 || this.stopped) return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => this.options.onIdle(), this.options.idleExitMs);
+  }
+
+  /** Ends every connection and releases every working copy (regiond is exiting). */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.idleTimer);
+    for (const connection of [...this.connections]) {
+      connection.socket.destroy();
+      this.forget(connection);
+    }
+    this.syscalls.closeAll();
+  }
+}
+
+class Connection {
+  private readonly reader = new FrameReader(REQUEST_BYTES_MAX);
+  private greeted = false;
+  private ended = false;
+
+  constructor(
+    private readonly server: RegiondServer,
+    readonly socket: net.Socket,
+    readonly client: Client,
+  ) {
+    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    socket.on('timeout', () => socket.destroy()); // a frame begun and not finished in time
+    socket.on('close', () => server.forget(this));
+  }
+
+  private receive(chunk: Buffer): void {
+    if (this.ended) return;
+    let payloads: Buffer[];
+    try {
+      payloads = this.reader.push(chunk);
+    } catch (error) {
+      return this.fail(null, error); // the stream cannot be resynchronised
+    }
+    for (const payload of payloads) {
+      if (this.ended) return;
+      this.serve(payload);
+    }
+    if (!this.ended) this.socket.setTimeout(this.reader.partial ? FRAME_TIMEOUT_MS : 0);
+  }
+
+  private serve(payload: Buffer): void {
+    let id: number | null = null;
+    try {
+      const { header, data } = decodePayload(payload);
+      id = requestId(header);
+      const op = (header as { op?: unknown } | null)?.op;
+      if (!this.greeted && op !== 'hello') throw new RegionError('PROTOCOL', `the first request must be hello, got ${typeof op === 'string' ? op.slice(0, 40) : typeof op}`);
+      this.dispatch(parseRequest(header, data));
+    } catch (error) {
+      if (!this.greeted) return this.fail(id, error); // no hello, no conversation
+      this.send({ id, ok: false, error: this.errorBody(error) });
+    }
+  }
+
+  private dispatch(request: Request): void {
+    if (request.op === 'hello') return this.hello(request.id, request.protocol);
+    if (request.op === 'retire') return this.retire(request.id);
+    if (request.op === 'close') {
+      this.server.forget(this);
+      this.send({ id: request.id, ok: true, result: null });
+      return this.end();
+    }
+    if (MUTATING.has(request.op) && !alive(this.client.peer)) return void this.socket.destroy(); // a dead process's last request: dropped, as a kernel drops a killed process's system call
+    const reply = this.server.syscalls.call(this.client, request);
+    this.send({ id: request.id, ok: true, result: reply.result ?? null }, reply.data);
+  }
+
+  private hello(id: number, protocol: number): void {
+    if (this.greeted) throw new RegionError('PROTOCOL', 'hello was already received on this connection');
+    if (protocol !== PROTOCOL_VERSION) {
+      const message = `regiond (pid ${this.server.pid}) speaks protocol ${PROTOCOL_VERSION}, this client ${protocol}: use one version of region-system for the pool's clients and its regiond (stop regiond with \`kill ${this.server.pid}\`; the next open starts the client's version)`;
+      return this.fail(id, new RegionError('PROTOCOL', message));
+    }
+    this.greeted = true;
+    const result: HelloResult = { protocol: PROTOCOL_VERSION, pid: this.server.pid, startedAt: this.server.options.startedAt, pool: this.server.options.pool };
+    this.send({ id, ok: true, result });
+  }
+
+  /** An exclusive opener asks an idle regiond to leave: it does if this is its only client. */
+  private retire(id: number): void {
+    const others = this.server.clients().length - 1;
+    this.send({ id, ok: true, result: { retiring: others === 0, clients: others } });
+    if (others > 0) return;
+    this.end();
+    setImmediate(() => this.server.options.onIdle());
+  }
+
+  private fail(id: number | null, error: unknown): void {
+    this.send({ id, ok: false, error: this.errorBody(error) });
+    this.end();
+  }
+
+  private send(header: unknown, data?: Uint8Array): void {
+    if (this.ended || this.socket.destroyed) return;
+    this.socket.write(encodeFrame(header, data));
+    if (this.socket.writableLength > REPLY_BACKLOG_BYTES_MAX) this.socket.destroy(); // it does not read its replies
+  }
+
+  private end(): void {
+    this.ended = true;
+    this.socket.end();
+  }
+
+  private errorBody(error: unknown): { code: string; message: string } {
+    if (error instanceof RegionError) return { code: error.code, message: error.message };
+    const message = error instanceof Error ? error.message : String(error);
+    this.server.options.log(`regiond: internal error serving pid ${this.client.peer.pid}: ${error instanceof Error ? (error.stack ?? message) : message}`);
+    return { code: 'IO', message: `regiond: internal error: ${message}` };
+  }
+}
+
+/** Requests that change the pool: not run for a client that died after sending them. */
+const MUTATING = new Set<Request['op']>(['create', 'rename', 'resize', 'remove', 'chmod', 'grow', 'write', 'stageCommit', 'pmsync']);
+
+/** The peer still runs (not gone, not a zombie, not a later process with its pid). */
+function alive(peer: Peer): boolean {
+  if (peer.startTime < 0) return true; // /proc said nothing at accept (hidepid): no way to tell
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${peer.pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3, the state
+  return fields[0] !== 'Z' && fields[0] !== 'X' && Number(fields[19]) === peer.startTime;
+}
+
+/** The kernel's word on who connected: SO_PEERCRED, plus the supplementary groups of that pid. */
+function peerOf(socket: net.Socket): Peer {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw new Error('the connection has no descriptor');
+  const credentials = addon.peerCredentials(fd);
+  const gids = [credentials.gid];
+  for (const gid of supplementaryGroups(credentials.pid)) if (!gids.includes(gid)) gids.push(gid);
+  return { pid: credentials.pid, uid: credentials.uid, gids, startTime: processStartTime(credentials.pid) };
+}
+
+/** The `Groups:` line of /proc/<pid>/status (empty if the process is already gone). */
+function supplementaryGroups(pid: number): number[] {
+  let status: string;
+  try {
+    status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return [];
+  }
+  const line = status.split('\n').find((l) => l.startsWith('Groups:'));
+  if (line === undefined) return [];
+  return line
+    .slice('Groups:'.length)
+    .trim()
+    .split(/\s+/)
+    .filter((word) => /^\d+$/.test(word))
+    .map(Number);
+}

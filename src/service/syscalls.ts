@@ -1,0 +1,439 @@
+// regiond's system calls: one method per request op. protocol.ts has already checked every
+// argument's type and range; this layer checks what depends on the pool (the peer's
+// permissions, offsets against the region's size, budgets) and calls the region manager or a
+// shared working copy. Requests run one at a time: the kernel is synchronous.
+//
+// Permissions are checked on every call, against the credentials the kernel gave for the
+// socket (SO_PEERCRED) and the groups in /proc/<pid>/status, never against anything the
+// client says. A region handle on the wire is only a name (slot + generation); holding one
+// grants nothing by itself.
+
+import type { Access, PoolInfo, RegionInfo, SyncStats } from '../api.js';
+import { BLOCK_BYTES, LIST_PAGE_REGIONS, MAP_CHUNK_BYTES, MAPPINGS_PER_CLIENT_MAX, PAGE_BYTES, STAGING_BYTES_MAX, STAGINGS_PER_CLIENT_MAX } from '../constants.js';
+import { RegionError } from '../errors.js';
+import { checkAccess, type Credentials } from '../kernel/permission.js';
+import { checkRegionSize } from '../kernel/names.js';
+import type { RegionManager, RegionRef } from '../kernel/region_manager.js';
+import { userfaultfdAvailable } from '../map/trackers.js';
+import { assert, unreachable } from '../util/assert.js';
+import type { Request, WireRef } from './protocol.js';
+import { type SharedCopyDescription, SharedWorkingCopy } from './shootdown.js';
+
+/** Who is at the other end of a connection, as the kernel says. */
+export interface Peer {
+  pid: number;
+  uid: number;
+  /** Primary group first, then the supplementary groups. */
+  gids: number[];
+  /** Clock ticks since boot (/proc/<pid>/stat): tells the process from a later one with its pid. */
+  startTime: number;
+}
+
+interface MappingRecord {
+  ref: RegionRef;
+  pid: number;
+  /** A writable mapping makes its process a mapper the shootdown must freeze; a read-only one cannot store. */
+  mapper: boolean;
+}
+
+interface Staging {
+  ref: RegionRef;
+  offset: number;
+  bytes: Buffer;
+  received: number;
+}
+
+/** A connection's resources: released when it closes, whatever the reason. */
+export class Client {
+  readonly opened = new Set<number>();
+  readonly mappings = new Map<number, MappingRecord>();
+  readonly stagings = new Map<number, Staging>();
+  private nextHandle = 1;
+
+  constructor(
+    readonly id: number,
+    readonly peer: Peer,
+  ) {}
+
+  handle(): number {
+    return this.nextHandle++;
+  }
+
+  get credentials(): Credentials {
+    return { uid: this.peer.uid, gids: this.peer.gids };
+  }
+}
+
+export interface ServerView {
+  pid: number;
+  startedAt: number;
+  clients(): Client[];
+}
+
+/** The map reply: what the client's mapShared() needs. */
+export interface MapResult {
+  /** This connection's name for the mapping (unmap takes it). */
+  mapping: number;
+  /** The process's mapper slot in the copy's control area; -1 for a read-only mapping (never frozen: it cannot store). */
+  slot: number;
+  description: SharedCopyDescription;
+  writable: boolean;
+}
+
+export interface Reply {
+  result: unknown;
+  data?: Uint8Array;
+}
+
+export class Syscalls {
+  /** Shared working copies of mapped regions, by slot. */
+  private readonly copies = new Map<number, SharedWorkingCopy>();
+  /** Mappings (read-only ones too) of each copy, by slot. */
+  private readonly mapped = new Map<number, number>();
+  private stagedBytes = 0;
+
+  constructor(
+    private readonly kernel: RegionManager,
+    private readonly pool: { path: string; persistence: 'pmem' | 'msync' },
+    private readonly copyDirectory: string,
+    private readonly server: ServerView,
+  ) {}
+
+  call(client: Client, request: Request): Reply {
+    switch (request.op) {
+      case 'hello':
+      case 'close':
+      case 'retire':
+        throw new RegionError('PROTOCOL', `${request.op} is handled by the connection, not the kernel`);
+      case 'create': return { result: this.create(client, request.name, request.size, request.mode) };
+      case 'open': return { result: this.open(client, request.name, request.access) };
+      case 'stat': return { result: this.kernel.info(this.kernel.lookup(request.name)) };
+      case 'regionInfo': return { result: this.kernel.info(request.region) };
+      case 'list': return { result: this.list(request.after) };
+      case 'rename': return { result: this.rename(client, request.from, request.to) };
+      case 'resize': return { result: this.resize(client, request.name, request.size) };
+      case 'remove': return { result: this.remove(client, request.name) };
+      case 'chmod': return { result: this.chmod(client, request.name, request.mode) };
+      case 'grow': return { result: this.grow(request.size) };
+      case 'info': return { result: this.info() };
+      case 'check': return { result: this.kernel.check() };
+      case 'read': return this.read(client, request.region, request.offset, request.length);
+      case 'write': return { result: this.write(client, request.region, request.offset, request.data) };
+      case 'stage': return { result: this.stage(client, request.region, request.offset, request.length) };
+      case 'stageData': return { result: this.stageData(client, request.staging, request.at, request.data) };
+      case 'stageCommit': return { result: this.stageCommit(client, request.staging) };
+      case 'stageAbort': return { result: this.stageAbort(client, request.staging) };
+      case 'map': return { result: this.map(client, request.region, request.access, request.offset, request.length) };
+      case 'unmap': return { result: this.unmap(client, request.mapping) };
+      case 'pmsync': return { result: this.pmsync(client, request.region) };
+      default: return unreachable(request, 'request op');
+    }
+  }
+
+  // ---- namespace ---------------------------------------------------------------------------
+
+  private create(client: Client, name: string, size: number, mode: number): RegionInfo {
+    const sizeBytes = checkRegionSize(size, this.kernel.capacityBytes);
+    return this.kernel.create(name, sizeBytes, { mode, uid: client.peer.uid, gid: client.peer.gids[0] ?? 0 });
+  }
+
+  private open(client: Client, name: string, access: Access): { region: WireRef; info: RegionInfo } {
+    const ref = this.kernel.lookup(name);
+    const info = this.kernel.info(ref);
+    checkAccess(info, client.credentials, access);
+    client.opened.add(ref.index);
+    return { region: ref, info };
+  }
+
+  /** One page of the sorted region list, after the name `after`. */
+  private list(after: string | undefined): { regions: RegionInfo[]; more: boolean } {
+    const all = this.kernel.list();
+    let start = 0;
+    if (after !== undefined) {
+      let high = all.length;
+      while (start < high) {
+        const middle = (start + high) >>> 1;
+        if ((all[middle]?.name ?? '') <= after) start = middle + 1;
+        else high = middle;
+      }
+    }
+    return { regions: all.slice(start, start + LIST_PAGE_REGIONS), more: start + LIST_PAGE_REGIONS < all.length };
+  }
+
+  private rename(client: Client, from: string, to: string): null {
+    const ref = this.kernel.lookup(from);
+    requireOwner(this.kernel.info(ref), client, 'rename');
+    this.kernel.rename(ref, to);
+    return null;
+  }
+
+  private resize(client: Client, name: string, size: number): null {
+    const ref = this.kernel.lookup(name);
+    checkAccess(this.kernel.info(ref), client.credentials, 'rw');
+    const sizeBytes = checkRegionSize(size, this.kernel.capacityBytes);
+    this.requireUnmapped(ref, 'resize');
+    this.kernel.resize(ref, sizeBytes);
+    return null;
+  }
+
+  private remove(client: Client, name: string): null {
+    const ref = this.kernel.lookup(name);
+    requireOwner(this.kernel.info(ref), client, 'remove');
+    this.requireUnmapped(ref, 'remove');
+    this.kernel.remove(ref);
+    return null;
+  }
+
+  private chmod(client: Client, name: string, mode: number): null {
+    const ref = this.kernel.lookup(name);
+    const info = this.kernel.info(ref);
+    requireOwner(info, client, 'chmod');
+    this.kernel.setOwner(ref, { mode, uid: info.uid, gid: info.gid });
+    return null;
+  }
+
+  private grow(size: number): null {
+    this.kernel.grow(size);
+    return null;
+  }
+
+  private info(): PoolInfo {
+    const counts = this.kernel.poolCounts();
+    return {
+      path: this.pool.path,
+      version: 1,
+      capacityBytes: counts.capacityBytes,
+      usedBytes: counts.usedBytes,
+      freeBytes: counts.freeBytes,
+      blockBytes: BLOCK_BYTES,
+      regions: counts.regions,
+      slots: { used: counts.regions, allocated: counts.slotsAllocated, max: counts.slotsMax },
+      journalBytes: counts.journalBytes,
+      persistence: this.pool.persistence,
+      mode: 'shared',
+      faultMechanism: userfaultfdAvailable() ? 'userfaultfd' : 'mprotect',
+      server: {
+        pid: this.server.pid,
+        startedAt: this.server.startedAt,
+        clients: this.server.clients().map((c) => ({ pid: c.peer.pid, uid: c.peer.uid, regions: c.opened.size, mappings: c.mappings.size })),
+      },
+    };
+  }
+
+  // ---- data ----------------------------------------------------------------------------------
+
+  /** Committed bytes, and the region's version so a client reading in chunks sees one snapshot. */
+  private read(client: Client, ref: WireRef, offset: number, length: number): Reply {
+    const info = this.kernel.info(ref);
+    checkAccess(info, client.credentials, 'ro');
+    checkRange(offset, length, info.sizeBytes);
+    const out = new Uint8Array(length);
+    const page = new Uint8Array(PAGE_BYTES);
+    for (let p = Math.floor(offset / PAGE_BYTES); p * PAGE_BYTES < offset + length; p++) {
+      this.kernel.readPage(ref, p, page);
+      const from = Math.max(offset, p * PAGE_BYTES);
+      const to = Math.min(offset + length, (p + 1) * PAGE_BYTES);
+      out.set(page.subarray(from - p * PAGE_BYTES, to - p * PAGE_BYTES), from - offset);
+    }
+    return { result: { epoch: info.epoch, modifiedAt: info.modifiedAt, sizeBytes: info.sizeBytes }, data: out };
+  }
+
+  private write(client: Client, ref: WireRef, offset: number, bytes: Uint8Array): SyncStats {
+    const info = this.kernel.info(ref);
+    checkAccess(info, client.credentials, 'rw');
+    checkRange(offset, bytes.length, info.sizeBytes);
+    return this.commitBytes(ref, offset, bytes);
+  }
+
+  private stage(client: Client, ref: WireRef, offset: number, length: number): { staging: number } {
+    const info = this.kernel.info(ref);
+    checkAccess(info, client.credentials, 'rw');
+    checkRange(offset, length, info.sizeBytes);
+    if (client.stagings.size >= STAGINGS_PER_CLIENT_MAX) throw new RegionError('BUSY', `a client may stage at most ${STAGINGS_PER_CLIENT_MAX} writes at once; commit or abort one first`);
+    if (this.stagedBytes + length > STAGING_BYTES_MAX) {
+      throw new RegionError('BUSY', `regiond is staging ${this.stagedBytes} bytes of other writes; ${length} more would pass its limit of ${STAGING_BYTES_MAX}; retry later or write less at once`);
+    }
+    const staging = client.handle();
+    // Buffer.alloc of a large size is calloc'ed: pages take memory only as data arrives.
+    client.stagings.set(staging, { ref, offset, bytes: Buffer.alloc(length), received: 0 });
+    this.stagedBytes += length;
+    return { staging };
+  }
+
+  private stageData(client: Client, staging: number, at: number, data: Uint8Array): { received: number } {
+    const entry = stagingOf(client, staging);
+    if (at !== entry.received) throw new RegionError('INVALID', `staged write ${staging}: data at ${at}, expected the next byte ${entry.received}`);
+    if (at + data.length > entry.bytes.length) throw new RegionError('INVALID', `staged write ${staging}: ${at + data.length} bytes exceed its length of ${entry.bytes.length}`);
+    entry.bytes.set(data, at);
+    entry.received += data.length;
+    return { received: entry.received };
+  }
+
+  private stageCommit(client: Client, staging: number): SyncStats {
+    const entry = stagingOf(client, staging);
+    this.dropStaging(client, staging);
+    if (entry.received !== entry.bytes.length) throw new RegionError('INVALID', `staged write ${staging} is incomplete: ${entry.received} of ${entry.bytes.length} bytes arrived; nothing was written`);
+    return this.write(client, entry.ref, entry.offset, entry.bytes);
+  }
+
+  private stageAbort(client: Client, staging: number): null {
+    stagingOf(client, staging);
+    this.dropStaging(client, staging);
+    return null;
+  }
+
+  private dropStaging(client: Client, staging: number): void {
+    const entry = client.stagings.get(staging);
+    if (!entry) return;
+    client.stagings.delete(staging);
+    this.stagedBytes -= entry.bytes.length;
+    assert(this.stagedBytes >= 0, 'regiond: staged bytes never negative');
+  }
+
+  /**
+   * One commit of bytes at offset (the pages it touches only partly are read first). A region
+   * mapped somewhere is written through its mappings instead: the working copy would hide it.
+   */
+  private commitBytes(ref: WireRef, offset: number, bytes: Uint8Array): SyncStats {
+    this.settleCopy(ref, 'write');
+    const end = offset + bytes.length;
+    const pages: { page: number; bytes: Uint8Array }[] = [];
+    for (let p = Math.floor(offset / PAGE_BYTES); p * PAGE_BYTES < end; p++) {
+      const from = Math.max(offset, p * PAGE_BYTES);
+      const to = Math.min(end, (p + 1) * PAGE_BYTES);
+      if (from === p * PAGE_BYTES && to === (p + 1) * PAGE_BYTES) {
+        pages.push({ page: p, bytes: bytes.subarray(from - offset, to - offset) });
+        continue;
+      }
+      const page = new Uint8Array(PAGE_BYTES);
+      this.kernel.readPage(ref, p, page);
+      page.set(bytes.subarray(from - offset, to - offset), from - p * PAGE_BYTES);
+      pages.push({ page: p, bytes: page });
+    }
+    const before = this.kernel.device.counters.snapshot();
+    const start = process.hrtime.bigint();
+    const result = this.kernel.commitPages(ref, pages);
+    const after = this.kernel.device.counters;
+    return {
+      epoch: result.epoch,
+      pages: result.pages,
+      bytes: result.pages * PAGE_BYTES,
+      linesFlushed: after.linesFlushed - before.linesFlushed,
+      fences: after.fences - before.fences,
+      ns: Number(process.hrtime.bigint() - start),
+    };
+  }
+
+  // ---- mappings ------------------------------------------------------------------------------
+
+  private map(client: Client, ref: WireRef, access: Access, offset: number, length: number): MapResult {
+    const info = this.kernel.info(ref);
+    checkAccess(info, client.credentials, access);
+    if (offset % PAGE_BYTES !== 0) throw new RegionError('INVALID', `map offset ${offset} must be a multiple of ${PAGE_BYTES}`);
+    if (length === 0) throw new RegionError('INVALID', 'map length is 0');
+    if (length > MAP_CHUNK_BYTES) throw new RegionError('INVALID', `map length ${length} exceeds ${MAP_CHUNK_BYTES} bytes (one ArrayBuffer); map windows with offset and length`);
+    checkRange(offset, length, info.sizeBytes);
+    if (client.mappings.size >= MAPPINGS_PER_CLIENT_MAX) throw new RegionError('NO_SPACE', `a client may hold at most ${MAPPINGS_PER_CLIENT_MAX} mappings; unmap some first`);
+    const copy = this.copyFor(ref, info);
+    const mapper = access === 'rw';
+    const slot = mapper ? copy.addMapper({ pid: client.peer.pid, uid: client.peer.uid, startTime: client.peer.startTime }) : -1;
+    const mapping = client.handle();
+    client.mappings.set(mapping, { ref, pid: client.peer.pid, mapper });
+    this.mapped.set(ref.index, (this.mapped.get(ref.index) ?? 0) + 1);
+    const result: MapResult = { mapping, slot, description: copy.describe(), writable: access === 'rw' };
+    return result;
+  }
+
+  private unmap(client: Client, mapping: number): null {
+    const record = client.mappings.get(mapping);
+    if (!record) throw new RegionError('NOT_FOUND', `no mapping ${mapping} on this connection`);
+    client.mappings.delete(mapping);
+    const copy = this.copies.get(record.ref.index);
+    if (!copy || copy.ref.generation !== record.ref.generation) return null;
+    this.mapped.set(record.ref.index, (this.mapped.get(record.ref.index) ?? 1) - 1);
+    if (record.mapper) copy.removeMapper(record.pid);
+    return null;
+  }
+
+  private pmsync(client: Client, ref: WireRef): SyncStats {
+    const info = this.kernel.info(ref);
+    checkAccess(info, client.credentials, 'rw');
+    const copy = this.copies.get(ref.index);
+    if (copy && copy.ref.generation === ref.generation) return copy.pmsync();
+    return { epoch: info.epoch, pages: 0, bytes: 0, linesFlushed: 0, fences: 0, ns: 0 };
+  }
+
+  /** The region's shared working copy, made at its first map (again if the slot was reused). */
+  private copyFor(ref: RegionRef, info: RegionInfo): SharedWorkingCopy {
+    const existing = this.copies.get(ref.index);
+    if (existing && existing.ref.generation === ref.generation) return existing;
+    if (existing) this.closeCopy(ref.index);
+    const copy = new SharedWorkingCopy(this.kernel, { index: ref.index, generation: ref.generation }, info, this.copyDirectory);
+    this.copies.set(ref.index, copy);
+    return copy;
+  }
+
+  /** resize and remove: BUSY while mapped; an unmapped copy is dropped (its size or life ends). */
+  private requireUnmapped(ref: RegionRef, what: string): void {
+    const copy = this.copies.get(ref.index);
+    if (!copy) return;
+    const mappings = this.mapped.get(ref.index) ?? 0;
+    if (copy.ref.generation === ref.generation && mappings > 0) {
+      throw new RegionError('BUSY', `cannot ${what} region "${copy.info.name}" while it is mapped (${mappings} mappings); unmap it first`);
+    }
+    this.closeCopy(ref.index); // stores left by unmapped mappings are dropped, as in exclusive mode
+  }
+
+  /** write: BUSY while mapped; stores left in an unmapped copy are committed first, then the copy goes. */
+  private settleCopy(ref: RegionRef, what: string): void {
+    const copy = this.copies.get(ref.index);
+    if (!copy || copy.ref.generation !== ref.generation) return;
+    const mappings = this.mapped.get(ref.index) ?? 0;
+    if (mappings > 0) {
+      throw new RegionError('BUSY', `cannot ${what} region "${copy.info.name}" while it is mapped (${mappings} mappings); store into a mapping and pmsync, or unmap it first`);
+    }
+    copy.pmsync();
+    this.closeCopy(ref.index);
+  }
+
+  private closeCopy(index: number): void {
+    const copy = this.copies.get(index);
+    if (!copy) return;
+    this.copies.delete(index);
+    this.mapped.delete(index);
+    copy.close();
+  }
+
+  /** A connection ended (closed, or its process died): release everything it held. */
+  forget(client: Client): void {
+    for (const mapping of [...client.mappings.keys()]) {
+      try {
+        this.unmap(client, mapping);
+      } catch {
+        // the copy may be gone already (resize or remove after a generation change)
+      }
+    }
+    for (const staging of [...client.stagings.keys()]) this.dropStaging(client, staging);
+    client.opened.clear();
+  }
+
+  /** regiond exits: every working copy goes (stores not pmsynced are dropped, as in a crash). */
+  closeAll(): void {
+    for (const index of [...this.copies.keys()]) this.closeCopy(index);
+  }
+}
+
+function checkRange(offset: number, length: number, sizeBytes: number): void {
+  if (offset + length > sizeBytes) throw new RegionError('INVALID', `range [${offset}, ${offset + length}) is outside the region of ${sizeBytes} bytes`);
+}
+
+function requireOwner(region: RegionInfo, client: Client, what: string): void {
+  const uid = client.peer.uid;
+  if (uid !== 0 && uid !== region.uid) throw new RegionError('PERMISSION', `uid ${uid} may not ${what} region "${region.name}": only its owner (uid ${region.uid}) may`);
+}
+
+function stagingOf(client: Client, staging: number): Staging {
+  const entry = client.stagings.get(staging);
+  if (!entry) throw new RegionError('NOT_FOUND', `no staged write ${staging} on this connection`);
+  return entry;
+}
