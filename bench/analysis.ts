@@ -263,6 +263,13 @@ function trackerSentences(trackers: TrackerCost[]): string[] {
       `The 'fault' tracker costs about ${us(median(faultStore))} per dirtied page in the store loop (the first-store fault; range ${us(Math.min(...faultStore))}–${us(Math.max(...faultStore))}) and ${us(median(faultSync))} per page in pmsync (re-protecting it), measured against 'manual'.`,
     );
   }
+  const fixed = trackers.filter((t) => t.k === 1 && t.faultSyncNsPerPage !== undefined);
+  const fixedBySize = new Map<number, number[]>();
+  for (const t of fixed) fixedBySize.set(t.dataBytes, [...(fixedBySize.get(t.dataBytes) ?? []), t.faultSyncNsPerPage ?? 0]);
+  if (fixedBySize.size > 0) {
+    const parts = [...fixedBySize].sort((a, b) => a[0] - b[0]).map(([bytes, values]) => `${us(median(values))} in a ${sizeName(bytes)} region`);
+    out.push(`At k = 1 its pmsync costs ${parts.join(' and ')} more than manual's: a part of it grows with the region, not with k.`);
+  }
   const bySize = new Map<number, number[]>();
   for (const t of trackers) if (t.scanSyncNs !== undefined) bySize.set(t.dataBytes, [...(bySize.get(t.dataBytes) ?? []), t.scanSyncNs]);
   if (bySize.size > 0) {
