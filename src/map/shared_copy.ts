@@ -66,6 +66,7 @@ class SharedCopy implements MappingBackend {
   readonly mappings = new Set<Mapping>();
   private readonly control: MapHandle;
   private readonly words: Int32Array;
+  private registeredMappings = 0;
 
   constructor(
     readonly description: SharedCopyDescription,
@@ -114,6 +115,7 @@ class SharedCopy implements MappingBackend {
    * SharedWorkingCopy.awaitAcknowledgements for why one of the two sides always sees the other.
    */
   private joinShootdowns(): void {
+    this.registeredMappings++;
     Atomics.store(this.words, slotWord(this.slot, SLOT_WORD.registered), 1);
     const deadline = Date.now() + JOIN_WAIT_MS;
     for (;;) {
@@ -121,6 +123,16 @@ class SharedCopy implements MappingBackend {
       if (Atomics.load(this.words, WORD.requestSeq) === release || Date.now() > deadline) return;
       addon.futexWait(this.words, WORD.releaseSeq * 4, release, JOIN_POLL_MS);
     }
+  }
+
+  /**
+   * A writable mapping left the shootdown handler (its dirty pages were handed over first).
+   * With none left this process cannot store, so regiond must stop waiting for it: a pmsync
+   * under way would otherwise wait for an acknowledgement that no handler will send.
+   */
+  unregistered(): void {
+    this.registeredMappings--;
+    if (this.registeredMappings === 0 && this.slot >= 0) Atomics.store(this.words, slotWord(this.slot, SLOT_WORD.registered), 0);
   }
 
   mark(first: number, end: number): void {
@@ -190,6 +202,7 @@ class SharedTracker implements DirtyTracker {
   close(): void {
     addon.trackUnregister(this.handle);
     if (this.mechanism === 'userfaultfd') addon.uffdUnregister(processUffd(), this.handle);
+    this.copy.unregistered();
   }
 }
 
