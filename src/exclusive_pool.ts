@@ -11,6 +11,7 @@ import type { RegionManager, RegionRef } from './kernel/region_manager.js';
 import { Mapping } from './map/mapping.js';
 import { userfaultfdAvailable } from './map/trackers.js';
 import { WorkingCopy } from './map/working_copy.js';
+import { finishMeter, startMeter } from './map/sync_stats.js';
 import type { PmDevice } from './pm/device.js';
 import { assert } from './util/assert.js';
 import { parseSize } from './util/size.js';
@@ -258,18 +259,7 @@ function checkSpan(offset: number, length: number, size: number): number {
 
 /** Runs a commit and reports its cost from the device counters. */
 function timedCommit(kernel: RegionManager, commit: () => { epoch: number; pages: number }): SyncStats {
-  const before = kernel.device.counters.snapshot();
-  const start = process.hrtime.bigint();
-  const result = commit();
-  const ns = Number(process.hrtime.bigint() - start);
-  const after = kernel.device.counters;
-  return {
-    epoch: result.epoch,
-    pages: result.pages,
-    bytes: result.pages * PAGE_BYTES,
-    linesFlushed: after.linesFlushed - before.linesFlushed,
-    fences: after.fences - before.fences,
-    ns,
-  };
+  const meter = startMeter(kernel.device);
+  return finishMeter(kernel.device, meter, commit());
 }
 

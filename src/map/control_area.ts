@@ -67,3 +67,13 @@ export function takeBits(words: Int32Array, pages: number): number[] {
   }
   return out;
 }
+
+/** What regiond tells a client about a shared working copy (the map reply). */
+export interface SharedCopyDescription {
+  path: string;
+  regionName: string;
+  sizeBytes: number;
+  pages: number;
+  controlBytes: number;
+  signal: number;
+}

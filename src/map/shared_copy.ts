@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { addon, type MapHandle } from '../arch/addon.js';
 import type { SyncStats, Tracking } from '../api.js';
 import { PAGE_BYTES, SHOOTDOWN_TIMEOUT_MS } from '../constants.js';
-import { markBits, MECHANISM_CODE, SLOT_WORD, slotWord, WORD } from './control_area.js';
+import { markBits, MECHANISM_CODE, type SharedCopyDescription, SLOT_WORD, slotWord, WORD } from './control_area.js';
 
 /** How long a new mapping waits for a shootdown under way to release (regiond's own timeout, doubled). */
 const JOIN_WAIT_MS = 2 * SHOOTDOWN_TIMEOUT_MS;
@@ -18,14 +18,7 @@ import { Mapping, type MappingBackend } from './mapping.js';
 import type { DirtyTracker, Mechanism } from './tracker.js';
 import { SEGV_FAULT_PAGES_MAX, userfaultfdAvailable, processUffd } from './trackers.js';
 
-export interface SharedCopyDescription {
-  path: string;
-  regionName: string;
-  sizeBytes: number;
-  pages: number;
-  controlBytes: number;
-  signal: number;
-}
+export type { SharedCopyDescription };
 
 export interface SharedMapOptions {
   offset: number;

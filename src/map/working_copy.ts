@@ -16,6 +16,7 @@ import { assert } from '../util/assert.js';
 import type { MapHandle as Handle } from '../arch/addon.js';
 import type { Tracking } from '../api.js';
 import type { Mapping, MappingBackend } from './mapping.js';
+import { finishMeter, startMeter } from './sync_stats.js';
 import type { DirtyTracker } from './tracker.js';
 import { CompareTracker, ManualTracker, MprotectTracker, userfaultfdAvailable, UserfaultfdTracker } from './trackers.js';
 
@@ -109,7 +110,7 @@ export class WorkingCopy implements MappingBackend {
   }
 
   private commit(pages: number[], start: bigint): SyncStats {
-    const before = this.kernel.device.counters.snapshot();
+    const meter = startMeter(this.kernel.device, start);
     const lastPage = this.pages - 1;
     const tail = this.sizeBytes - lastPage * PAGE_BYTES;
     const result = this.kernel.commitPages(
@@ -117,15 +118,7 @@ export class WorkingCopy implements MappingBackend {
       pages.map((page) => ({ page, bytes: page === lastPage && tail < PAGE_BYTES ? withZeroTail(this.page(page), tail) : this.page(page) })),
     );
     this.pending.clear();
-    const after = this.kernel.device.counters;
-    return {
-      epoch: result.epoch,
-      pages: result.pages,
-      bytes: result.pages * PAGE_BYTES,
-      linesFlushed: after.linesFlushed - before.linesFlushed,
-      fences: after.fences - before.fences,
-      ns: Number(process.hrtime.bigint() - start),
-    };
+    return finishMeter(this.kernel.device, meter, result);
   }
 
   close(): void {

@@ -23,18 +23,12 @@ import type { RegionInfo, SyncStats } from '../api.js';
 import { MAP_CHUNK_BYTES, PAGE_BYTES, SHOOTDOWN_POLL_MS, SHOOTDOWN_SIGNAL, SHOOTDOWN_TIMEOUT_MS } from '../constants.js';
 import { RegionError } from '../errors.js';
 import type { RegionManager, RegionRef } from '../kernel/region_manager.js';
-import { CONTROL_MAGIC, CONTROL_VERSION, controlBytes, MAPPER_SLOTS, markBits, MECHANISM_CODE, SLOT_WORD, slotByteOffset, slotWord, takeBits, WORD } from '../map/control_area.js';
+import { CONTROL_MAGIC, CONTROL_VERSION, controlBytes, type SharedCopyDescription, MAPPER_SLOTS, markBits, MECHANISM_CODE, SLOT_WORD, slotByteOffset, slotWord, takeBits, WORD } from '../map/control_area.js';
+import { finishMeter, startMeter } from '../map/sync_stats.js';
 import { assert } from '../util/assert.js';
 import { processStartTime } from './process_identity.js';
 
-export interface SharedCopyDescription {
-  path: string;
-  regionName: string;
-  sizeBytes: number;
-  pages: number;
-  controlBytes: number;
-  signal: number;
-}
+export type { SharedCopyDescription };
 
 export interface Mapper {
   pid: number;
@@ -220,7 +214,7 @@ export class SharedWorkingCopy {
     if (this.compareNext || this.anyMapperCompares()) dirty = this.compareAll(dirty);
     this.compareNext = false;
     if (dirty.length === 0) return { epoch: this.kernel.info(this.ref).epoch, pages: 0, bytes: 0, linesFlushed: 0, fences: 0, ns: Number(process.hrtime.bigint() - start) };
-    const before = this.kernel.device.counters.snapshot();
+    const meter = startMeter(this.kernel.device, start);
     const lastPage = this.pages - 1;
     const tail = this.info.sizeBytes - lastPage * PAGE_BYTES;
     let result: { epoch: number; pages: number };
@@ -233,8 +227,7 @@ export class SharedWorkingCopy {
       for (const page of dirty) markBits(this.words, page, page + 1); // not committed: keep them dirty
       throw error;
     }
-    const after = this.kernel.device.counters;
-    return { epoch: result.epoch, pages: result.pages, bytes: result.pages * PAGE_BYTES, linesFlushed: after.linesFlushed - before.linesFlushed, fences: after.fences - before.fences, ns: Number(process.hrtime.bigint() - start) };
+    return finishMeter(this.kernel.device, meter, result);
   }
 
   private anyMapperCompares(): boolean {
