@@ -250,8 +250,11 @@ test(`protocol fuzz: ${REQUESTS} random and mutated requests leave regiond servi
     assert.doesNotMatch(err, /internal error/, `seed ${seed}: regiond logged an internal error`);
   } finally {
     daemon.kill('SIGTERM');
+    const killer = setTimeout(() => daemon.kill('SIGKILL'), 10_000); // a regiond that ignores SIGTERM fails below
     await exited;
+    clearTimeout(killer);
   }
+  assert.equal(daemon.signalCode, null, 'regiond left on SIGTERM');
 });
 
 interface Counts {

@@ -42,6 +42,8 @@ export interface ServerOptions {
 export class RegiondServer {
   readonly pid = process.pid;
   private readonly connections = new Set<Connection>();
+  /** Every accepted socket until it closes, served or not (stop ends them all). */
+  private readonly sockets = new Set<net.Socket>();
   private idleTimer: NodeJS.Timeout | undefined;
   private nextClient = 1;
   private stopped = false;
@@ -64,6 +66,8 @@ export class RegiondServer {
   private accept(socket: net.Socket): void {
     socket.on('error', () => {}); // 'close' follows every error
     if (this.stopped) return void socket.destroy();
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
     let peer: Peer;
     try {
       peer = peerOf(socket);
@@ -73,7 +77,7 @@ export class RegiondServer {
     }
     if (this.connections.size >= CLIENTS_MAX) {
       const message = `regiond (pid ${this.pid}) serves ${CLIENTS_MAX} clients already; retry when one has closed its pool`;
-      return void socket.end(encodeFrame({ id: null, ok: false, error: { code: 'BUSY', message } }));
+      return void socket.end(encodeFrame({ id: null, ok: false, error: { code: 'BUSY', message } }), () => socket.destroy());
     }
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
@@ -98,10 +102,8 @@ export class RegiondServer {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.idleTimer);
-    for (const connection of [...this.connections]) {
-      connection.socket.destroy();
-      this.forget(connection);
-    }
+    for (const connection of [...this.connections]) this.forget(connection);
+    for (const socket of this.sockets) socket.destroy();
     this.syscalls.closeAll();
   }
 }
@@ -194,9 +196,10 @@ class Connection {
     if (this.socket.writableLength > REPLY_BACKLOG_BYTES_MAX) this.socket.destroy(); // it does not read its replies
   }
 
+  /** Our last reply goes out, then the socket closes, whether or not the peer ever closes its side. */
   private end(): void {
     this.ended = true;
-    this.socket.end();
+    this.socket.end(() => this.socket.destroy());
   }
 
   private errorBody(error: unknown): { code: string; message: string } {
@@ -225,6 +228,7 @@ function alive(peer: Peer): boolean {
 
 /** The kernel's word on who connected: SO_PEERCRED, plus the supplementary groups of that pid. */
 function peerOf(socket: net.Socket): Peer {
+  // net.Socket has no public descriptor; its libuv handle has one (`fd`, on Unix).
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
   if (typeof fd !== 'number' || fd < 0) throw new Error('the connection has no descriptor');
   const credentials = addon.peerCredentials(fd);

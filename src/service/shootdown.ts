@@ -172,7 +172,11 @@ export class SharedWorkingCopy {
   private signal(pid: number): void {
     try {
       process.kill(pid, SHOOTDOWN_SIGNAL);
-    } catch {
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EPERM') {
+        // Alive but out of reach: its stores cannot be frozen, so committing would break atomicity.
+        throw new RegionError('PERMISSION', `pmsync of region "${this.info.name}": regiond (uid ${process.getuid?.() ?? '?'}) may not signal mapping process ${pid} of another user; run regiond as root to share regions across users`);
+      }
       this.buried(pid); // gone: nothing of it to wait for
     }
   }

@@ -41,7 +41,7 @@ function start(poolPath: string, options: string[], timeoutMs: number): void {
     const newline = text.indexOf('\n');
     if (newline >= 0) finish(text.slice(0, newline));
   });
-  report.on('end', () => failed(`regiond exited before it reported${text.length > 0 ? `: ${text}` : ''}`));
+  report.on('end', () => failed(`regiond exited before it reported${text.length > 0 ? `: ${text}` : ''}; run \`regions daemon -p ${poolPath}\` to see why`));
   child.on('error', (error) => failed(`could not run regiond: ${error.message}`));
 }
 

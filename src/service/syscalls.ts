@@ -14,6 +14,7 @@ import { RegionError } from '../errors.js';
 import { checkAccess, type Credentials } from '../kernel/permission.js';
 import { checkRegionSize } from '../kernel/names.js';
 import type { RegionManager, RegionRef } from '../kernel/region_manager.js';
+import { finishMeter, startMeter } from '../map/sync_stats.js';
 import { userfaultfdAvailable } from '../map/trackers.js';
 import { assert, unreachable } from '../util/assert.js';
 import type { Request, WireRef } from './protocol.js';
@@ -310,18 +311,8 @@ export class Syscalls {
       page.set(bytes.subarray(from - offset, to - offset), from - p * PAGE_BYTES);
       pages.push({ page: p, bytes: page });
     }
-    const before = this.kernel.device.counters.snapshot();
-    const start = process.hrtime.bigint();
-    const result = this.kernel.commitPages(ref, pages);
-    const after = this.kernel.device.counters;
-    return {
-      epoch: result.epoch,
-      pages: result.pages,
-      bytes: result.pages * PAGE_BYTES,
-      linesFlushed: after.linesFlushed - before.linesFlushed,
-      fences: after.fences - before.fences,
-      ns: Number(process.hrtime.bigint() - start),
-    };
+    const meter = startMeter(this.kernel.device);
+    return finishMeter(this.kernel.device, meter, this.kernel.commitPages(ref, pages));
   }
 
   // ---- mappings ------------------------------------------------------------------------------
@@ -406,13 +397,18 @@ export class Syscalls {
 
   /** A connection ended (closed, or its process died): release everything it held. */
   forget(client: Client): void {
-    for (const mapping of [...client.mappings.keys()]) {
-      try {
-        this.unmap(client, mapping);
-      } catch {
-        // the copy may be gone already (resize or remove after a generation change)
-      }
+    // A pool that closes unmaps first; mappings left here belong to a client that died or
+    // dropped the connection, whose stores may never have been reported: each copy it wrote
+    // to drops it at once and compares every page at its next pmsync.
+    const wrote = new Set<SharedWorkingCopy>();
+    for (const record of client.mappings.values()) {
+      const copy = this.copies.get(record.ref.index);
+      if (!copy || copy.ref.generation !== record.ref.generation) continue;
+      this.mapped.set(record.ref.index, (this.mapped.get(record.ref.index) ?? 1) - 1);
+      if (record.mapper) wrote.add(copy);
     }
+    for (const copy of wrote) copy.removeMapper(client.peer.pid, true);
+    client.mappings.clear();
     for (const staging of [...client.stagings.keys()]) this.dropStaging(client, staging);
     client.opened.clear();
   }
