@@ -3,15 +3,15 @@
 
 import path from 'node:path';
 import type { Access, CheckReport, CreateRegionOptions, MapOptions, Pool, PoolInfo, Region, RegionInfo, SyncStats } from './api.js';
-import { BLOCK_BYTES, MAP_CHUNK_BYTES, PAGE_BYTES } from './constants.js';
+import { MAP_CHUNK_BYTES, PAGE_BYTES } from './constants.js';
 import { RegionError } from './errors.js';
 import { checkAccess, type Credentials } from './kernel/permission.js';
 import { checkMode, checkName, checkRegionSize } from './kernel/names.js';
 import type { RegionManager, RegionRef } from './kernel/region_manager.js';
 import { Mapping } from './map/mapping.js';
-import { userfaultfdAvailable } from './map/trackers.js';
 import { WorkingCopy } from './map/working_copy.js';
 import { finishMeter, startMeter } from './map/sync_stats.js';
+import { poolInfoOf } from './pool_info.js';
 import type { PmDevice } from './pm/device.js';
 import { assert } from './util/assert.js';
 import { parseSize } from './util/size.js';
@@ -89,21 +89,8 @@ export class ExclusivePool implements Pool {
   }
 
   info(): PoolInfo {
-    const counts = this.live().poolCounts();
-    return {
-      path: path.resolve(this.path),
-      version: 1,
-      capacityBytes: counts.capacityBytes,
-      usedBytes: counts.usedBytes,
-      freeBytes: counts.freeBytes,
-      blockBytes: BLOCK_BYTES,
-      regions: counts.regions,
-      slots: { used: counts.regions, allocated: counts.slotsAllocated, max: counts.slotsMax },
-      journalBytes: counts.journalBytes,
-      persistence: (this.device.persistence as 'pmem' | 'msync' | undefined) ?? 'sim',
-      mode: this.mode,
-      faultMechanism: userfaultfdAvailable() ? 'userfaultfd' : 'mprotect',
-    };
+    const persistence = (this.device.persistence as 'pmem' | 'msync' | undefined) ?? 'sim';
+    return poolInfoOf(this.live(), path.resolve(this.path), persistence, this.mode);
   }
 
   check(options: { repair?: boolean } = {}): CheckReport {

@@ -8,14 +8,14 @@
 // client says. A region handle on the wire is only a name (slot + generation); holding one
 // grants nothing by itself.
 
+import { poolInfoOf } from '../pool_info.js';
 import type { Access, PoolInfo, RegionInfo, SyncStats } from '../api.js';
-import { BLOCK_BYTES, LIST_PAGE_REGIONS, MAP_CHUNK_BYTES, MAPPINGS_PER_CLIENT_MAX, PAGE_BYTES, STAGING_BYTES_MAX, STAGINGS_PER_CLIENT_MAX } from '../constants.js';
+import { LIST_PAGE_REGIONS, MAP_CHUNK_BYTES, MAPPINGS_PER_CLIENT_MAX, PAGE_BYTES, STAGING_BYTES_MAX, STAGINGS_PER_CLIENT_MAX } from '../constants.js';
 import { RegionError } from '../errors.js';
 import { checkAccess, type Credentials } from '../kernel/permission.js';
 import { checkRegionSize } from '../kernel/names.js';
 import type { RegionManager, RegionRef } from '../kernel/region_manager.js';
 import { finishMeter, startMeter } from '../map/sync_stats.js';
-import { userfaultfdAvailable } from '../map/trackers.js';
 import { assert, unreachable } from '../util/assert.js';
 import type { Request, WireRef } from './protocol.js';
 import { type SharedCopyDescription, SharedWorkingCopy } from './shootdown.js';
@@ -199,20 +199,8 @@ export class Syscalls {
   }
 
   private info(): PoolInfo {
-    const counts = this.kernel.poolCounts();
     return {
-      path: this.pool.path,
-      version: 1,
-      capacityBytes: counts.capacityBytes,
-      usedBytes: counts.usedBytes,
-      freeBytes: counts.freeBytes,
-      blockBytes: BLOCK_BYTES,
-      regions: counts.regions,
-      slots: { used: counts.regions, allocated: counts.slotsAllocated, max: counts.slotsMax },
-      journalBytes: counts.journalBytes,
-      persistence: this.pool.persistence,
-      mode: 'shared',
-      faultMechanism: userfaultfdAvailable() ? 'userfaultfd' : 'mprotect',
+      ...poolInfoOf(this.kernel, this.pool.path, this.pool.persistence, 'shared'),
       server: {
         pid: this.server.pid,
         startedAt: this.server.startedAt,
