@@ -1,20 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runScenario } from '../src/crashtest/harness.js';
-import { METADATA_SCENARIOS, PMSYNC_SCENARIOS } from '../src/crashtest/scenarios.js';
+import { PMSYNC_SCENARIOS } from '../src/crashtest/scenarios.js';
 import { Journal } from '../src/kernel/journal.js';
+import { crashSeed, testScenarios } from './fixtures/crash-scenarios.js';
 
-const seed = Number(process.env.REGIONS_SEED ?? 1);
+const seed = crashSeed;
 
-for (const scenario of PMSYNC_SCENARIOS) {
-  test(`crash images: ${scenario.name}`, (t) => {
-    t.diagnostic(`seed ${seed} (replay with REGIONS_SEED=${seed})`);
-    const result = runScenario(scenario, { unitsMax: 10, samples: 24, seed, recoveryCrashes: 2 });
-    t.diagnostic(`${result.points} fence points, ${result.images} images, ${result.failures.length} failures`);
-    assert.ok(result.images > 0);
-    assert.deepEqual(result.failures.slice(0, 3), []);
-  });
-}
+testScenarios(PMSYNC_SCENARIOS);
 
 // The harness must be able to fail: a journal that stores its commit word before the fence
 // that orders the record (one fence instead of two) must be caught.
@@ -46,5 +39,4 @@ test('the harness catches a commit word written before the record is fenced', (t
   } finally {
     Journal.prototype.commit = original;
   }
-  void METADATA_SCENARIOS;
 });

@@ -63,10 +63,8 @@ export type SuperblockResult =
 export function decodeSuperblock(bytes: Uint8Array): SuperblockResult {
   if (bytes.length < SUPERBLOCK_BYTES) return { ok: false, reason: 'foreign', message: 'shorter than a superblock' };
   const view = dataView(bytes);
-  const magicOk = MAGIC.every((b, i) => bytes[i] === b);
-  const crcOk = view.getUint32(CRC_OFFSET, true) === crc32c(bytes.subarray(0, CRC_OFFSET));
-  if (!magicOk) return { ok: false, reason: crcOk ? 'foreign' : 'foreign', message: 'no region-pool magic' };
-  if (!crcOk) return { ok: false, reason: 'checksum', message: 'checksum mismatch' };
+  if (!MAGIC.every((b, i) => bytes[i] === b)) return { ok: false, reason: 'foreign', message: 'no region-pool magic' };
+  if (view.getUint32(CRC_OFFSET, true) !== crc32c(bytes.subarray(0, CRC_OFFSET))) return { ok: false, reason: 'checksum', message: 'checksum mismatch' };
   const version = view.getUint32(8, true);
   if (version !== FORMAT_VERSION) {
     return { ok: false, reason: 'version', message: `format version ${version}; this build reads version ${FORMAT_VERSION}` };
