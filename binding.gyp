@@ -11,6 +11,7 @@
         "native/futex.c",
         "native/lock.c",
         "native/map.c",
+        "native/peer.c",
         "native/shared_buffer.cc",
         "native/shootdown.c",
         "native/socket.c",
@@ -24,6 +25,11 @@
         "Release": {
           "cflags!": ["-O3"],
           "cflags": ["-O2"]
+        },
+        "Debug": {
+          "cflags!": ["-O0"],
+          "cflags": ["-fsanitize=address", "-fno-omit-frame-pointer", "-g", "-O1"],
+          "ldflags": ["-fsanitize=address"]
         }
       }
     }

@@ -49,6 +49,10 @@ static const entry_t ENTRIES[] = {
     {"socketReceive", socket_receive},
     {"socketClose", socket_close},
     {"peerCredentials", socket_peer_credentials},
+    {"socketSendSome", socket_send_some},
+    {"peerPidfd", pidfd_of_peer},
+    {"pidfdSignal", pidfd_signal},
+    {"pidfdExited", pidfd_exited},
 };
 
 #define ENTRY_COUNT (sizeof ENTRIES / sizeof ENTRIES[0])

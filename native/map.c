@@ -79,15 +79,22 @@ static void range_munmap(mapping_t *mapping) {
   mapping->range = RANGE_FREE;
 }
 
-// Frees the struct once neither JavaScript nor a shared buffer can reach it.
-static void mapping_free_if_unreachable(mapping_t *mapping) {
-  pthread_mutex_lock(&mapping->lock);
-  bool unreachable = mapping->handle_gone && mapping->shared_count == 0;
-  if (unreachable && mapping->range != RANGE_FREE) range_munmap(mapping);
-  pthread_mutex_unlock(&mapping->lock);
-  if (!unreachable) return;
+// The struct's one owner of its free is whichever call makes it unreachable: the count and
+// the flag that say so (shared_count, handle_gone) change only under the lock, and the same
+// critical section that changes one of them decides "last?". Deciding after unlocking would
+// let the JavaScript thread (handle finalized) and a deleter thread (last shared buffer)
+// both see "unreachable" and both free.
+static void mapping_free(mapping_t *mapping) {
+  ASSERT(mapping->range == RANGE_FREE);
   pthread_mutex_destroy(&mapping->lock);
   free(mapping);
+}
+
+// Under the lock: unreachable now? Then the range is unmapped too, and the caller frees.
+static bool mapping_unreachable_locked(mapping_t *mapping) {
+  if (!mapping->handle_gone || mapping->shared_count != 0) return false;
+  if (mapping->range != RANGE_FREE) range_munmap(mapping);
+  return true;
 }
 
 void mapping_share_acquire(mapping_t *mapping) {
@@ -103,8 +110,9 @@ void mapping_share_release(mapping_t *mapping) {
   ASSERT(mapping->shared_count > 0);
   mapping->shared_count--;
   if (mapping->shared_count == 0 && mapping->range == RANGE_ZEROED) range_munmap(mapping);
+  bool last = mapping_unreachable_locked(mapping);
   pthread_mutex_unlock(&mapping->lock);
-  mapping_free_if_unreachable(mapping);
+  if (last) mapping_free(mapping);
 }
 
 // unmap(): the range leaves JavaScript's reach, at once or (shared buffers alive) as zeros.
@@ -135,9 +143,11 @@ static void mapping_release(napi_env env, mapping_t *mapping) {
   free(mapping->buffers);
   mapping->buffers = NULL;
   pthread_mutex_lock(&mapping->lock);
+  ASSERT(!mapping->handle_gone);
   mapping->handle_gone = true;
+  bool last = mapping_unreachable_locked(mapping);
   pthread_mutex_unlock(&mapping->lock);
-  mapping_free_if_unreachable(mapping);
+  if (last) mapping_free(mapping);
 }
 
 static void mapping_finalize_handle(napi_env env, void *data, void *hint) {

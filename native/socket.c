@@ -36,6 +36,8 @@
 #define FRAME_HEADER_BYTES 4
 #define FRAME_BYTES_MAX UINT32_MAX
 #define LISTEN_BACKLOG_MAX 4096
+// Descriptors one frame may carry: a map reply passes one; more is a hostile peer.
+#define SOCKET_FDS_MAX 4
 // connect() of a non-blocking socket fails with EAGAIN while the listener's backlog is full;
 // we retry with pauses doubling from the minimum to the maximum until the deadline.
 #define CONNECT_PAUSE_NS_MIN (1LL * NS_PER_MS)
@@ -212,13 +214,56 @@ napi_value socket_send(napi_env env, napi_callback_info info) {
   return make_undefined(env);
 }
 
+// Descriptors that came with a frame (SCM_RIGHTS). Each one is ours to close from the moment
+// recvmsg returns, so every path out of socketReceive either hands all of them to JavaScript
+// or closes all of them.
+typedef struct received_fds {
+  int fds[SOCKET_FDS_MAX];
+  size_t count;
+  bool dropped; // more came than fit, or the control data was truncated: they were closed
+} received_fds_t;
+
+static void received_close(received_fds_t *received) {
+  for (size_t i = 0; i < received->count; i++) close(received->fds[i]);
+  received->count = 0;
+}
+
+static void received_take(received_fds_t *received, struct msghdr *message) {
+  if (message->msg_flags & MSG_CTRUNC) received->dropped = true;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(message); c != NULL; c = CMSG_NXTHDR(message, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    const unsigned char *data = CMSG_DATA(c);
+    for (size_t i = 0; i < n; i++) {
+      int fd;
+      memcpy(&fd, data + i * sizeof fd, sizeof fd);
+      if (received->count < SOCKET_FDS_MAX) {
+        received->fds[received->count++] = fd;
+      } else {
+        close(fd); // a peer may not make us hold descriptors we did not ask for
+        received->dropped = true;
+      }
+    }
+  }
+}
+
 // 0 = filled; ECONNRESET when the peer closed (even cleanly) before `length` bytes came.
-static int receive_exact(int fd, uint8_t *data, size_t length, int64_t deadline) {
-  size_t received = 0;
-  while (received < length) {
-    ssize_t n = recv(fd, data + received, length - received, MSG_DONTWAIT);
+// Descriptors passed with any of the bytes are collected (MSG_CMSG_CLOEXEC: none leaks into
+// a child we spawn).
+static int receive_exact(int fd, uint8_t *data, size_t length, int64_t deadline, received_fds_t *received) {
+  size_t got = 0;
+  while (got < length) {
+    union {
+      struct cmsghdr align;
+      char bytes[CMSG_SPACE(SOCKET_FDS_MAX * sizeof(int))];
+    } control;
+    struct iovec vector = {.iov_base = data + got, .iov_len = length - got};
+    struct msghdr message = {.msg_iov = &vector, .msg_iovlen = 1, .msg_control = control.bytes,
+                             .msg_controllen = sizeof control.bytes};
+    ssize_t n = recvmsg(fd, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n > 0) {
-      received += (size_t)n;
+      received_take(received, &message);
+      got += (size_t)n;
       continue;
     }
     if (n == 0) return ECONNRESET;
@@ -231,35 +276,105 @@ static int receive_exact(int fd, uint8_t *data, size_t length, int64_t deadline)
   return 0;
 }
 
-// socketReceive(fd, maxBytes, timeoutMs) -> Uint8Array: the payload of one frame. A frame
-// longer than maxBytes is EMSGSIZE; the stream is then out of step and must be closed.
+static napi_value frame_result(napi_env env, napi_value data, received_fds_t *received) {
+  napi_value result, fds;
+  if (!napi_check(env, napi_create_object(env, &result), "napi_create_object") ||
+      !napi_check(env, napi_create_array_with_length(env, received->count, &fds), "napi_create_array")) {
+    return NULL;
+  }
+  for (size_t i = 0; i < received->count; i++) {
+    napi_value number = make_number(env, received->fds[i]);
+    if (number == NULL || !napi_check(env, napi_set_element(env, fds, (uint32_t)i, number), "napi_set_element")) {
+      return NULL;
+    }
+  }
+  if (!napi_check(env, napi_set_named_property(env, result, "data", data), "napi_set_named_property") ||
+      !napi_check(env, napi_set_named_property(env, result, "fds", fds), "napi_set_named_property")) {
+    return NULL;
+  }
+  received->count = 0; // JavaScript owns them now
+  return result;
+}
+
+static napi_value receive_frame(napi_env env, int fd, int64_t max_bytes, int64_t deadline, received_fds_t *received) {
+  uint8_t header[FRAME_HEADER_BYTES];
+  int err = receive_exact(fd, header, sizeof header, deadline, received);
+  if (err != 0) return throw_errno(env, err, "socketReceive", "recvmsg");
+  uint32_t length = (uint32_t)header[0] | (uint32_t)header[1] << 8 | (uint32_t)header[2] << 16 | (uint32_t)header[3] << 24;
+  if ((int64_t)length > max_bytes) {
+    return throw_code(env, "EMSGSIZE", "recvmsg", "socketReceive: a frame of %u bytes exceeds the limit of %lld", length,
+                      (long long)max_bytes);
+  }
+  void *data = NULL;
+  napi_value buffer, array;
+  if (!napi_check(env, napi_create_arraybuffer(env, length, &data, &buffer), "napi_create_arraybuffer")) return NULL;
+  err = receive_exact(fd, data, length, deadline, received);
+  if (err != 0) return throw_errno(env, err, "socketReceive", "recvmsg");
+  if (received->dropped) {
+    return throw_code(env, "EPROTO", "recvmsg", "socketReceive: the peer passed more than %d descriptors with a frame",
+                      SOCKET_FDS_MAX);
+  }
+  if (!napi_check(env, napi_create_typedarray(env, napi_uint8_array, length, buffer, 0, &array), "napi_create_typedarray")) {
+    return NULL;
+  }
+  return frame_result(env, array, received);
+}
+
+// socketReceive(fd, maxBytes, timeoutMs) -> { data: Uint8Array, fds: number[] }: the payload
+// of one frame and the descriptors passed with it (the caller closes them). A frame longer
+// than maxBytes is EMSGSIZE; the stream is then out of step and must be closed.
 napi_value socket_receive(napi_env env, napi_callback_info info) {
   args_t args;
   int fd;
   int64_t max_bytes;
   double timeout_ms;
-  uint8_t header[FRAME_HEADER_BYTES];
   if (!args_get(env, info, "socketReceive", 3, &args) || !arg_fd(&args, 0, &fd) ||
       !arg_integer(&args, 1, "maxBytes", 0, FRAME_BYTES_MAX, &max_bytes) || !arg_timeout_ms(&args, 2, &timeout_ms)) {
     return NULL;
   }
-  int64_t deadline = deadline_after(timeout_ms);
-  int err = receive_exact(fd, header, sizeof header, deadline);
-  if (err != 0) return throw_errno(env, err, "socketReceive", "recv");
-  uint32_t length = (uint32_t)header[0] | (uint32_t)header[1] << 8 | (uint32_t)header[2] << 16 | (uint32_t)header[3] << 24;
-  if ((int64_t)length > max_bytes) {
-    return throw_code(env, "EMSGSIZE", "recv", "socketReceive: a frame of %u bytes exceeds the limit of %lld", length,
-                      (long long)max_bytes);
-  }
-  void *data = NULL;
-  napi_value buffer, result;
-  if (!napi_check(env, napi_create_arraybuffer(env, length, &data, &buffer), "napi_create_arraybuffer")) return NULL;
-  err = receive_exact(fd, data, length, deadline);
-  if (err != 0) return throw_errno(env, err, "socketReceive", "recv");
-  if (!napi_check(env, napi_create_typedarray(env, napi_uint8_array, length, buffer, 0, &result), "napi_create_typedarray")) {
+  received_fds_t received = {.count = 0, .dropped = false};
+  napi_value result = receive_frame(env, fd, max_bytes, deadline_after(timeout_ms), &received);
+  received_close(&received); // nothing left unless something failed
+  return result;
+}
+
+// socketSendSome(fd, bytes, passFd) -> bytes sent: one non-blocking sendmsg (0 when the
+// socket's buffer is full), with passFd attached (SCM_RIGHTS) unless it is -1. regiond's
+// replies that carry a descriptor go this way: Node's sockets cannot pass descriptors.
+napi_value socket_send_some(napi_env env, napi_callback_info info) {
+  args_t args;
+  int fd;
+  uint8_t *data;
+  size_t length;
+  int64_t pass;
+  if (!args_get(env, info, "socketSendSome", 3, &args) || !arg_fd(&args, 0, &fd) ||
+      !arg_bytes(&args, 1, "bytes", &data, &length) || !arg_integer(&args, 2, "passFd", -1, INT32_MAX, &pass)) {
     return NULL;
   }
-  return result;
+  union {
+    struct cmsghdr align;
+    char bytes[CMSG_SPACE(sizeof(int))];
+  } control;
+  struct iovec vector = {.iov_base = data, .iov_len = length};
+  struct msghdr message = {.msg_iov = &vector, .msg_iovlen = 1};
+  if (pass >= 0) {
+    int passed = (int)pass;
+    memset(&control, 0, sizeof control);
+    message.msg_control = control.bytes;
+    message.msg_controllen = sizeof control.bytes;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&message);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof passed);
+    memcpy(CMSG_DATA(c), &passed, sizeof passed);
+  }
+  for (;;) {
+    ssize_t n = sendmsg(fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) return make_number(env, (double)n);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) return make_number(env, 0);
+    return throw_errno(env, errno, "socketSendSome", "sendmsg");
+  }
 }
 
 // socketClose(fd). Linux releases the descriptor even when close() reports EINTR, so it is
@@ -270,30 +385,4 @@ napi_value socket_close(napi_env env, napi_callback_info info) {
   if (!args_get(env, info, "socketClose", 1, &args) || !arg_fd(&args, 0, &fd)) return NULL;
   if (close(fd) != 0 && errno != EINTR) return throw_errno(env, errno, "socketClose", "close");
   return make_undefined(env);
-}
-
-static bool set_number(napi_env env, napi_value object, const char *key, double value) {
-  napi_value number = make_number(env, value);
-  return number != NULL && napi_check(env, napi_set_named_property(env, object, key, number), "napi_set_named_property");
-}
-
-// peerCredentials(fd) -> { pid, uid, gid } of the process that connected (SO_PEERCRED: the
-// credentials at connect() time, as the kernel saw them; pid in this pid namespace).
-napi_value socket_peer_credentials(napi_env env, napi_callback_info info) {
-  args_t args;
-  int fd;
-  struct ucred credentials;
-  socklen_t size = sizeof credentials;
-  napi_value result;
-  if (!args_get(env, info, "peerCredentials", 1, &args) || !arg_fd(&args, 0, &fd)) return NULL;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &size) != 0) {
-    return throw_errno(env, errno, "peerCredentials", "getsockopt(SO_PEERCRED)");
-  }
-  ASSERT(size == sizeof credentials);
-  if (!napi_check(env, napi_create_object(env, &result), "napi_create_object") ||
-      !set_number(env, result, "pid", credentials.pid) || !set_number(env, result, "uid", credentials.uid) ||
-      !set_number(env, result, "gid", credentials.gid)) {
-    return NULL;
-  }
-  return result;
 }

@@ -1,5 +1,6 @@
 // Unix-socket entry points (socket.c): blocking client I/O for the synchronous regiond
-// client, the server's listening socket and its peer credentials. Registered in addon.c.
+// client, the server's listening socket, descriptor passing; and the peer's credentials
+// and process handle (peer.c). Registered in addon.c.
 
 #ifndef REGIONS_SOCKET_H
 #define REGIONS_SOCKET_H
@@ -15,7 +16,13 @@ napi_value socket_listen(napi_env env, napi_callback_info info);
 napi_value socket_send(napi_env env, napi_callback_info info);
 napi_value socket_receive(napi_env env, napi_callback_info info);
 napi_value socket_close(napi_env env, napi_callback_info info);
+napi_value socket_send_some(napi_env env, napi_callback_info info);
+
+// ---- peer.c
 napi_value socket_peer_credentials(napi_env env, napi_callback_info info);
+napi_value pidfd_of_peer(napi_env env, napi_callback_info info);
+napi_value pidfd_signal(napi_env env, napi_callback_info info);
+napi_value pidfd_exited(napi_env env, napi_callback_info info);
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,27 @@ export interface CreatePoolOptions {
   mode?: PoolMode;
   /** How the file is made durable (default 'auto'). */
   persistence?: Persistence;
+  /** Who may connect to the pool's regiond (default: socket mode 0o600, no group: the owner only). */
+  access?: PoolAccessOptions;
+}
+
+/**
+ * Who may connect to a pool's regiond (shared mode): a pool setting, kept in its superblock
+ * and applied to regiond's socket. The pool file itself is its owner's only (mode 0600).
+ */
+export interface PoolAccess {
+  /** Permission bits of regiond's socket: 0o600 (the owner only; the default) to 0o666 (everyone). */
+  socketMode: number;
+  /** The gid the socket belongs to, so that its group bits admit that group; null: none set. */
+  group: number | null;
+}
+
+/** A change of PoolAccess (setPoolAccess, createPool): fields left out keep their value. */
+export interface PoolAccessOptions {
+  /** Permission bits of regiond's socket, 0o600 to 0o666. */
+  socketMode?: number;
+  /** A group name or gid; null removes the group. */
+  group?: string | number | null;
 }
 
 /** Options of openPool and checkPool. */
@@ -106,6 +127,8 @@ export interface PoolInfo {
   mode: 'exclusive' | 'shared';
   /** What tracking 'fault' uses on this machine: 'userfaultfd' (Linux >= 6.7) or 'mprotect'. */
   faultMechanism: 'userfaultfd' | 'mprotect';
+  /** Who may connect to the pool's regiond (the default for pools that never set it). */
+  access: PoolAccess;
   /** Shared mode: the regiond serving the pool and its clients. */
   server?: ServerInfo;
 }

@@ -57,13 +57,30 @@ export const SHOOTDOWN_TIMEOUT_MS = 2000;
 export const SHOOTDOWN_POLL_MS = 20;
 
 // Shared mode: regiond, its socket and its protocol (src/service). Sizes in bytes, times in ms.
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2; // 2: setAccess, PoolInfo.access
 /** The socket next to the pool: `.regions-<first 8 hex digits of sha256(pool file name)>.sock`. */
 export const SOCKET_NAME_PREFIX = '.regions-';
 export const SOCKET_NAME_HASH_HEX = 8;
 export const LISTEN_BACKLOG = 128;
 /** Connections regiond serves at once; one more is told BUSY and closed. */
 export const CLIENTS_MAX = 256;
+/**
+ * Connections one uid may hold at once, so that one user cannot take every place. Root and
+ * the pool's owner are not limited: they can stop regiond anyway, and an application's
+ * workers are usually the owner's processes.
+ */
+export const CLIENTS_PER_UID_MAX = 64;
+/** A connection that has not said hello this long after it was accepted is closed (REGIONS_HELLO_TIMEOUT_MS overrides it for the regionds a process starts). */
+export const HELLO_TIMEOUT_MS = 5_000;
+/** regiond checks this often that its socket's name still leads to its socket, and binds it again if not (deleted, replaced). */
+export const SOCKET_CHECK_MS = 1_000;
+/** A client that finds the pool locked by a regiond that does not answer waits this long for it to bind again, trying every REBIND_POLL_MS. */
+export const REBIND_WAIT_MS = 5 * SOCKET_CHECK_MS;
+export const REBIND_POLL_MS = 50;
+/** A pool file is its owner's only: other users reach the pool through regiond, which checks region modes. */
+export const POOL_FILE_MODE = 0o600;
+/** regiond's socket mode when the pool sets none: the pool's owner only (root can always connect). */
+export const SOCKET_MODE_DEFAULT = 0o600;
 /** Bytes of region data in one read or write request (bigger writes are staged in chunks). */
 export const DATA_CHUNK_BYTES = 2 ** 20;
 /** The JSON part of a request. */
@@ -100,8 +117,6 @@ export const DAEMON_LOCK_WAIT_MS = 3_000;
 export const DAEMON_LOCK_POLL_MS = 10;
 /** The starter waits this long for a new regiond to mount the pool and report. */
 export const DAEMON_START_TIMEOUT_MS = 120_000;
-/** Where regiond keeps working copies (tmpfs); os.tmpdir() if it is missing. */
-export const WORKING_COPY_ROOT = '/dev/shm';
 
 // RegionLock (src/sync/region_lock.ts): a mutex in two 32-bit words of a mapped region.
 /** Words a RegionLock occupies: the lock word (owner pid and a waiters bit) and the owner's start time. */

@@ -2,9 +2,10 @@
 // checks arguments and credentials, then calls the region manager and the map layer.
 
 import path from 'node:path';
-import type { Access, CheckReport, CreateRegionOptions, MapOptions, Pool, PoolInfo, Region, RegionInfo, SyncStats } from './api.js';
+import type { Access, CheckReport, CreateRegionOptions, MapOptions, Pool, PoolAccess, PoolInfo, Region, RegionInfo, SyncStats } from './api.js';
 import { MAP_CHUNK_BYTES, PAGE_BYTES } from './constants.js';
 import { RegionError } from './errors.js';
+import { type AccessChange, changeAccess, requirePoolOwner } from './kernel/access.js';
 import { checkAccess, type Credentials } from './kernel/permission.js';
 import { checkMode, checkName, checkRegionSize } from './kernel/names.js';
 import type { RegionManager, RegionRef } from './kernel/region_manager.js';
@@ -28,6 +29,8 @@ export class ExclusivePool implements Pool {
     private readonly device: PmDevice & { persistence?: string },
     /** @internal */ readonly kernel: RegionManager,
     private readonly who: Credentials,
+    /** The pool file's owner: only it (or root) may grow the pool or change who may reach it. */
+    private readonly ownerUid: number,
   ) {}
 
   private live(): RegionManager {
@@ -85,7 +88,22 @@ export class ExclusivePool implements Pool {
   }
 
   grow(size: number | string): void {
-    this.live().grow(parseSize(size, 'pool size'));
+    const kernel = this.live();
+    requirePoolOwner(this.who.uid, this.ownerUid, 'grow', this.path);
+    kernel.grow(parseSize(size, 'pool size'));
+  }
+
+  /** @internal setPoolAccess in exclusive mode: who may connect to the regiond that serves the pool later. */
+  setAccess(change: AccessChange): PoolAccess {
+    const kernel = this.live();
+    requirePoolOwner(this.who.uid, this.ownerUid, 'change who may reach', this.path);
+    const next = changeAccess(kernel.access, change);
+    // The owner's regiond must be able to give its socket to the group: refused now, not at its start.
+    if (this.who.uid !== 0 && next.group !== null && !this.who.gids.includes(next.group)) {
+      throw new RegionError('PERMISSION', `uid ${this.who.uid} is not a member of group ${next.group}, so its regiond could not give its socket to that group; pick one of its groups, or ask root`);
+    }
+    kernel.setAccess(next);
+    return next;
   }
 
   info(): PoolInfo {

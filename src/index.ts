@@ -21,6 +21,7 @@
  * @packageDocumentation
  */
 export { createPool, openPool, checkPool } from './pool.js';
+export { setPoolAccess } from './pool_access.js';
 export { ExclusivePool, LocalRegion } from './exclusive_pool.js';
 export { SharedPool, SharedRegion } from './service/shared_pool.js';
 export { Mapping } from './map/mapping.js';

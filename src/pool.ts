@@ -3,14 +3,18 @@
 import fs from 'node:fs';
 import type { CheckReport, CreatePoolOptions, OpenPoolOptions, Persistence, Pool, PoolMode } from './api.js';
 import { addon } from './arch/addon.js';
-import { BLOCK_BYTES, DAEMON_LOCK_WAIT_MS } from './constants.js';
+import { BLOCK_BYTES, DAEMON_LOCK_WAIT_MS, SOCKET_MODE_DEFAULT } from './constants.js';
 import { RegionError } from './errors.js';
 import { ExclusivePool } from './exclusive_pool.js';
+import { changeAccess } from './kernel/access.js';
 import { inspectPool } from './kernel/check.js';
 import { currentCredentials } from './kernel/permission.js';
 import { RegionManager } from './kernel/region_manager.js';
 import { FileDevice } from './pm/file_device.js';
+import { accessChangeOf, restrictPoolFile } from './pool_access.js';
 import { retireRegiond } from './service/launcher.js';
+import { isRegiond, socketMissing } from './service/reachability.js';
+import { socketAddress } from './service/socket_path.js';
 import { SharedPool } from './service/shared_pool.js';
 import { parseSize } from './util/size.js';
 
@@ -18,20 +22,22 @@ const LOCK_BYTE_EXCLUSIVE = 0; // OFD lock: the real exclusion
 const LOCK_BYTE_HOLDER = 1; // POSIX lock: lets a second opener learn the holder's pid
 
 /**
- * Formats a new pool. mode 'shared' (the default) then serves it through a regiond started
- * for it; 'exclusive' and 'auto' (no regiond can serve a pool that did not exist) open it
- * in this process.
+ * Formats a new pool: a file of mode 0600 (its owner's only), with `access` saying who may
+ * connect to its regiond (default: the owner only). mode 'shared' (the default) then serves
+ * it through a regiond started for it; 'exclusive' and 'auto' (no regiond can serve a pool
+ * that did not exist) open it in this process.
  */
 export function createPool(poolPath: string, options: CreatePoolOptions): Pool {
   const mode = checkPoolMode(options.mode ?? 'shared');
   const persistence = options.persistence ?? 'auto';
   const sizeBytes = parseSize(options.size, 'pool size');
   if (sizeBytes % BLOCK_BYTES !== 0) throw new RegionError('INVALID', `pool size ${sizeBytes} is not a multiple of ${BLOCK_BYTES}`);
+  const access = changeAccess({ socketMode: SOCKET_MODE_DEFAULT, group: null }, accessChangeOf(options.access));
   if (fs.existsSync(poolPath)) throw new RegionError('EXISTS', `${poolPath} already exists`);
   const device = FileDevice.create(poolPath, { sizeBytes, persistence });
   try {
     lockExclusive(device, poolPath);
-    RegionManager.format(device);
+    RegionManager.format(device, Date.now(), access);
   } catch (error) {
     device.close();
     fs.rmSync(poolPath, { force: true });
@@ -41,7 +47,7 @@ export function createPool(poolPath: string, options: CreatePoolOptions): Pool {
     device.close(); // regiond takes the lock from here
     return openPool(poolPath, { mode, persistence });
   }
-  return new ExclusivePool(poolPath, device, RegionManager.mount(device, poolPath), currentCredentials());
+  return new ExclusivePool(poolPath, device, RegionManager.mount(device, poolPath), currentCredentials(), fs.fstatSync(device.fd).uid);
 }
 
 /**
@@ -59,7 +65,8 @@ export function openPool(poolPath: string, options: OpenPoolOptions = {}): Pool 
   const device = new FileDevice(poolPath, { persistence });
   try {
     lockExclusive(device, poolPath);
-    return new ExclusivePool(poolPath, device, RegionManager.mount(device, poolPath), currentCredentials());
+    restrictPoolFile(device.fd);
+    return new ExclusivePool(poolPath, device, RegionManager.mount(device, poolPath), currentCredentials(), fs.fstatSync(device.fd).uid);
   } catch (error) {
     device.close();
     throw error;
@@ -91,6 +98,7 @@ function lockExclusive(device: FileDevice, poolPath: string): void {
     throw new RegionError('BUSY', `pool ${poolPath} is served by regiond (pid ${regiond.pid}) to ${regiond.clients} other clients; open it with mode 'shared' or 'auto'`);
   }
   const holder = poolHolder(device);
+  if (holder > 0 && isRegiond(holder)) throw socketMissing(socketAddress(poolPath), holder); // it serves, but its socket does not answer
   const who = holder > 0 ? `pid ${holder}` : 'another process';
   throw new RegionError('BUSY', `pool ${poolPath} is held exclusively by ${who}; open it with mode 'shared' or stop that process`);
 }

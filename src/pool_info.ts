@@ -19,5 +19,6 @@ export function poolInfoOf(kernel: RegionManager, path: string, persistence: Poo
     persistence,
     mode,
     faultMechanism: userfaultfdAvailable() ? 'userfaultfd' : 'mprotect',
+    access: kernel.access,
   };
 }

@@ -110,7 +110,7 @@ test('--help and help exit 0 and list the commands that exist', () => {
     assert.match(text, /Usage: regions/);
   }
   const text = ok(['help']).stdout.toString();
-  for (const name of ['mkpool', 'info', 'create', 'ls', 'stat', 'rm', 'mv', 'resize', 'grow', 'write', 'read', 'fsck', 'crashtest', 'demo', 'bench']) {
+  for (const name of ['mkpool', 'info', 'create', 'ls', 'stat', 'rm', 'mv', 'resize', 'grow', 'set-access', 'write', 'read', 'fsck', 'crashtest', 'demo', 'bench']) {
     assert.match(text, new RegExp(`^  ${name} `, 'm'), name);
   }
 });
@@ -251,6 +251,22 @@ test('errors: one stderr line, exit 1; usage errors exit 2', () => {
   assert.equal(regions([]).status, 2, 'no command');
   const debug = regions([...p, 'stat', 'nope'], { env: { REGIONS_DEBUG: '1' } });
   assert.match(debug.stderr, /\n\s+at /, 'REGIONS_DEBUG=1 shows the stack');
+});
+
+test('mkpool --socket-mode --group, set-access and info: who may connect to regiond is a pool setting', () => {
+  const poolPath = path.join(diskDir, `access-${poolCount++}.pool`);
+  const p = ['-p', poolPath];
+  const made = json<PoolInfo>([...p, 'mkpool', '--size', '4MiB', '--socket-mode', '0660', '--group', '0']);
+  assert.deepEqual(made.access, { socketMode: 0o660, group: 0 });
+  assert.equal(fs.statSync(poolPath).mode & 0o777, 0o600, 'the pool file is its owner\'s only, whatever the setting');
+  assert.match(ok([...p, 'info']).stdout.toString(), /^access +regiond admits socket mode 0660, group 0( \(\S+\))?$/m);
+  assert.deepEqual(json([...p, 'set-access', '--socket-mode', '0644', '--no-group']), { socketMode: 0o644, group: null });
+  assert.deepEqual(json<PoolInfo>([...p, 'info']).access, { socketMode: 0o644, group: null }, 'kept in the pool');
+  assert.match(fails([...p, 'set-access', '--socket-mode', '0640'], 1), /names no group/);
+  assert.match(fails([...p, 'set-access', '--socket-mode', '0700'], 1), /0600 to 0666/);
+  fails([...p, 'set-access', '--socket-mode', 'rw'], 2);
+  assert.match(fails([...p, 'set-access', '--group', 'no-such-group-here'], 1), /no group named "no-such-group-here"/);
+  assert.deepEqual(json<PoolInfo>([...p, 'info']).access, { socketMode: 0o644, group: null }, 'refused changes changed nothing');
 });
 
 test('a pool held by another process: regions names its pid', async () => {

@@ -3,86 +3,30 @@
 // the reason) talks to a regiond run by root. It is refused a 0600 region of another owner,
 // gets read-only access (and a read-only mapping) to a 0644 one, read-write to a 0666 one,
 // may not rename, remove or chmod what it does not own, owns what it creates; and a pool
-// whose file (hence socket) it may not write is closed to it.
+// whose access setting does not admit it (the default socket mode 0600) is closed to it.
+// More on the access setting itself in 45-pool-access.
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createPool, openPool, type PoolInfo, type RegionInfo, type SharedPool } from '../src/index.js';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const CLIENT = path.join(here, 'fixtures', 'regiond-client.js');
-const USER = 'regions-test';
+import { runAs, sharedTempDirectory, stopServer, testUser, USER } from './fixtures/second-user.js';
 
 process.env['REGIONS_QUIET'] = '1';
 delete process.env['REGIONS_POOL'];
-const base = fs.mkdtempSync(path.join(os.tmpdir(), 'regions-perm-'));
-fs.chmodSync(base, 0o777); // the second user reaches the pools and their sockets here
+const base = sharedTempDirectory(os.tmpdir(), 'regions-perm-'); // the second user reaches the pools and their sockets here
 const served: SharedPool[] = [];
 after(() => {
   for (const pool of served) stopServer(pool);
   fs.rmSync(base, { recursive: true, force: true });
 });
 
-function stopServer(pool: SharedPool): void {
-  const pid = pool.server.pid;
-  pool.close();
-  try {
-    process.kill(pid, 'SIGTERM');
-  } catch {
-    // gone already
-  }
-}
-
-/** uid and gid of the test user, creating it if needed; or why the test cannot run. */
-function testUser(): { uid: number; gid: number } | string {
-  if (process.getuid?.() !== 0) return 'not running as root: cannot run a client as a second uid';
-  const id = (flag: string): number | null => {
-    const run = spawnSync('id', [flag, USER], { encoding: 'utf8' });
-    return run.status === 0 ? Number(run.stdout.trim()) : null;
-  };
-  if (id('-u') === null) {
-    const made = spawnSync('useradd', ['--system', '--no-create-home', USER], { encoding: 'utf8' });
-    if (made.error !== undefined) return `useradd is missing (${made.error.message}): cannot create the user ${USER}`;
-    if (made.status !== 0) return `useradd ${USER} failed: ${made.stderr.trim()}`;
-  }
-  const uid = id('-u');
-  const gid = id('-g');
-  if (uid === null || gid === null) return `the user ${USER} does not exist after useradd`;
-  const probe = spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(CLIENT)}, require('fs').constants.R_OK)`], { uid, gid });
-  if (probe.status !== 0) return `uid ${uid} cannot read the test fixtures under ${path.dirname(CLIENT)} (make the checkout world-readable to run this test)`;
-  return { uid, gid };
-}
-
-interface Line {
-  ok?: unknown;
-  error?: string;
-  message?: string;
-}
-
-function runAs(user: { uid: number; gid: number }, poolPath: string, commands: unknown[][]): Promise<Line[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLIENT, poolPath, 'shared', JSON.stringify(commands)], { uid: user.uid, gid: user.gid, cwd: base, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk: Buffer) => void (out += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => void (err += chunk.toString()));
-    child.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`client as uid ${user.uid} exited ${code}: ${err}`));
-      resolve(out.trim().split('\n').map((line) => JSON.parse(line) as Line));
-    });
-  });
-}
-
-/** A pool served by a regiond that root started; the pool file (so the socket) has `mode`. */
-function servedPool(name: string, mode: number): SharedPool {
+/** A pool served by a regiond that root started; its socket has `socketMode` (the pool file stays 0600). */
+function servedPool(name: string, socketMode: number): SharedPool {
   const poolPath = path.join(base, `${name}.pool`);
-  createPool(poolPath, { size: '16MiB', mode: 'exclusive' }).close();
-  fs.chmodSync(poolPath, mode);
+  createPool(poolPath, { size: '16MiB', mode: 'exclusive', access: { socketMode } }).close();
   const pool = openPool(poolPath, { mode: 'shared' }) as SharedPool;
   served.push(pool);
   return pool;
@@ -157,8 +101,8 @@ test('a pool whose socket the second uid may not write is closed to it', { skip:
   assert.ok(typeof user !== 'string');
   const pool = servedPool('private', 0o600);
   const socket = fs.readdirSync(base).find((f) => f.endsWith('.sock') && fs.statSync(path.join(base, f)).mode % 0o1000 === 0o600);
-  assert.ok(socket !== undefined, 'the socket has the pool file\'s mode');
+  assert.ok(socket !== undefined, 'the socket has the mode the pool\'s access setting says');
   const lines = await runAs(user, pool.path, [['list']]);
   assert.equal(lines[0]?.error, 'PERMISSION', JSON.stringify(lines));
-  assert.match(lines[0]?.message ?? '', /permission denied/);
+  assert.match(lines[0]?.message ?? '', new RegExp(`does not admit uid ${user.uid}`));
 });

@@ -261,11 +261,27 @@ export interface NativeAddon {
   socketListen(dirfd: number, name: string, mode: number, backlog: number): number;
   /** Sends every byte before timeoutMs. */
   socketSend(fd: number, bytes: Uint8Array, timeoutMs: number): void;
-  /** Receives one frame (u32 LE length + payload) and returns its payload; EMSGSIZE past maxBytes. */
-  socketReceive(fd: number, maxBytes: number, timeoutMs: number): Uint8Array;
+  /**
+   * Receives one frame (u32 LE length + payload): its payload, and the descriptors passed with
+   * it (SCM_RIGHTS, close-on-exec; the caller owns and closes them). EMSGSIZE past maxBytes;
+   * EPROTO (all closed) if the peer passed more than 4.
+   */
+  socketReceive(fd: number, maxBytes: number, timeoutMs: number): { data: Uint8Array; fds: number[] };
+  /** One non-blocking sendmsg of bytes with passFd attached (-1: none): the bytes sent, 0 if the buffer is full. */
+  socketSendSome(fd: number, bytes: Uint8Array, passFd: number): number;
   socketClose(fd: number): void;
   /** SO_PEERCRED of a connected socket: the peer's pid, uid and gid at connect(). */
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
+  /**
+   * A close-on-exec pidfd of a connected socket's peer: from the socket (SO_PEERPIDFD, exact)
+   * or, on kernels without it, pidfd_open of the peer's pid (exact = false: the pid may have
+   * been reused in between).
+   */
+  peerPidfd(fd: number): { pidfd: number; exact: boolean };
+  /** pidfd_send_signal: true if sent, false if that process has exited; EPERM throws. */
+  pidfdSignal(pidfd: number, signal: number): boolean;
+  /** True once the pidfd's process has exited (zombies included). */
+  pidfdExited(pidfd: number): boolean;
 }
 
 /** What the .node file itself exports: it has no N-API access to SharedArrayBuffer memory. */
@@ -324,11 +340,30 @@ function load(): NativeAddon {
   const here = path.dirname(fileURLToPath(import.meta.url));
   // dist/src/arch -> package root
   const root = path.resolve(here, '..', '..', '..');
-  const file = path.join(root, 'build', 'Release', 'regions_native.node');
+  // REGIONS_NATIVE_BUILD=asan picks the AddressSanitizer build (binding.gyp's Debug
+  // configuration, made by tools/test-asan.sh). Any other value is refused rather than
+  // silently testing the Release build.
+  const build = process.env['REGIONS_NATIVE_BUILD'] ?? '';
+  if (build !== '' && build !== 'release' && build !== 'asan') {
+    throw new Error(`REGIONS_NATIVE_BUILD=${build} is not a build: use 'asan' (build/Debug) or leave it unset (build/Release)`);
+  }
+  const asan = build === 'asan';
+  const file = path.join(root, 'build', asan ? 'Debug' : 'Release', 'regions_native.node');
+  const shown = path.relative(process.cwd(), file) || file;
+  const { existsSync } = require('node:fs') as typeof import('node:fs');
+  if (asan && !existsSync(file)) {
+    throw new Error(`REGIONS_NATIVE_BUILD=asan, but the AddressSanitizer build ${shown} is missing: run \`npm run test:asan\`, or \`node-gyp configure && node-gyp build --debug\``);
+  }
+  // It links libasan, which must be the process's first library: loaded without the preload,
+  // ASan would not throw but end the process with a message about library order.
+  if (asan && !/libasan/.test(process.env['LD_PRELOAD'] ?? '')) {
+    throw new Error('REGIONS_NATIVE_BUILD=asan needs libasan preloaded: run node with LD_PRELOAD=$(gcc -print-file-name=libasan.so), as tools/test-asan.sh does');
+  }
   try {
     return wrap(require(file) as RawAddon);
   } catch (error) {
-    throw new Error(`the native addon ${path.relative(process.cwd(), file) || file} is missing or broken: run \`npm install\` to build it`, { cause: error });
+    const fix = asan ? 'rebuild it with `npm run test:asan`' : 'run `npm install` to build it';
+    throw new Error(`the native addon ${shown} is missing or broken: ${fix}`, { cause: error });
   }
 }
 

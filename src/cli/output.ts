@@ -2,7 +2,9 @@
 // (sizes with formatSize, times as ISO 8601). Errors never come through here: main.ts prints
 // them on stderr.
 
-import type { CheckProblem, PoolInfo, RegionInfo, SyncStats } from '../api.js';
+import type { CheckProblem, PoolAccess, PoolInfo, RegionInfo, SyncStats } from '../api.js';
+import { describeAccess } from '../kernel/access.js';
+import { groupName } from '../util/groups.js';
 import { formatSize } from '../util/size.js';
 import type { Globals } from './context.js';
 
@@ -60,8 +62,14 @@ export function poolLines(p: PoolInfo): string[] {
     ['journal', formatSize(p.journalBytes)],
     ['persistence', p.persistence],
     ['mode', p.mode],
+    ['access', accessLine(p.access)],
     ['fault tracking', p.faultMechanism],
   ]);
+}
+
+/** "regiond admits: socket mode 0660, group 1001 (staff)", naming the group if the system knows it. */
+export function accessLine(access: PoolAccess): string {
+  return `regiond admits ${describeAccess(access, groupName)}${access.socketMode === 0o600 ? ' (the owner and root only)' : ''}`;
 }
 
 export function syncLine(stats: SyncStats): string {

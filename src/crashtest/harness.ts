@@ -44,7 +44,7 @@ export interface ScenarioResult {
   failures: CrashFailure[];
 }
 
-/** The logical state a user can observe: regions, their attributes and contents. */
+/** The logical state a user can observe: regions, their attributes and contents, and the pool's access setting. */
 export function logicalState(kernel: RegionManager): string {
   const regions = kernel.list().map((info) => {
     const ref = kernel.lookup(info.name);
@@ -58,7 +58,7 @@ export function logicalState(kernel: RegionManager): string {
     return { ...stable, content: hash.digest('hex').slice(0, 16) };
   });
   const counts = kernel.poolCounts();
-  return JSON.stringify({ capacity: counts.capacityBytes, used: counts.usedBytes, regions });
+  return JSON.stringify({ capacity: counts.capacityBytes, used: counts.usedBytes, access: kernel.access, regions });
 }
 
 export function runScenario(scenario: CrashScenario, options: CrashOptions): ScenarioResult {

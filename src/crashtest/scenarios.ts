@@ -56,6 +56,7 @@ export const METADATA_SCENARIOS: CrashScenario[] = [
   scenario('resize shrink (root becomes a hole)', withData, (k) => k.resize(k.lookup('a'), 100, FIXED_NOW)),
   scenario('grow pool (same journal)', withData, (k) => k.grow(POOL_BYTES * 2)),
   scenario('grow pool (journal moves)', withData, (k) => k.grow(POOL_BYTES * 8), (k) => write(k, 'a', 9, [2, 3])),
+  scenario('set pool access, then again', withData, (k) => k.setAccess({ socketMode: 0o660, group: 1000 }), (k) => k.setAccess({ socketMode: 0o666, group: null })),
 ];
 
 export const PMSYNC_SCENARIOS: CrashScenario[] = [

@@ -9,9 +9,8 @@ import { RegionError } from '../errors.js';
 import type { JournalRecord } from '../format/journal_record.js';
 import type { PmDevice } from '../pm/device.js';
 import { Journal } from './journal.js';
-import { checkReplayTarget } from './region_manager.js';
 import { scanPool } from './scan.js';
-import { readSuperblocks, writeSuperblockCopy } from './superblock_store.js';
+import { checkReplayTarget, readSuperblocks, writeSuperblockCopy } from './superblock_store.js';
 
 export function inspectPool(device: PmDevice, label: string, repair: boolean): CheckReport {
   const copies = readSuperblocks(device, label); // no valid copy at all: nothing to check against

@@ -2,7 +2,7 @@
 // `levels` levels map 512^levels pages; a hole (entry 0) at any level reads as zeros and owns
 // no block, so regions are sparse. The root lives in the region's slot.
 
-import { BLOCK_BYTES, ENTRIES_PER_BLOCK, REGION_LEVELS_MAX } from '../constants.js';
+import { BLOCK_BYTES, ENTRIES_PER_BLOCK, PAGE_BYTES, REGION_LEVELS_MAX } from '../constants.js';
 import { decodeEntry, encodeEntry, ENTRY_CORRUPT } from '../format/entry.js';
 import { RegionError } from '../errors.js';
 import type { PmDevice } from '../pm/device.js';
@@ -193,4 +193,26 @@ function releaseSubtree(tx: Transaction, block: number, level: number, poolBlock
     }
   }
   tx.release(block);
+}
+
+/** Bytes of the last page past a new, smaller size must read as zero if the region grows again. */
+export function zeroTail(device: PmDevice, tx: Transaction, tree: TreeRoot, sizeBytes: number, poolBlocks: number): void {
+  const within = sizeBytes % PAGE_BYTES;
+  if (within === 0) return;
+  const page = Math.floor(sizeBytes / PAGE_BYTES);
+  const block = lookupPage(device, tree, page, poolBlocks, tx);
+  if (block === 0) return;
+  const bytes = device.read(block * BLOCK_BYTES, BLOCK_BYTES);
+  bytes.fill(0, within);
+  const copy = tx.allocateDataBlock(bytes);
+  const old = setPage(tx, tree, page, copy, poolBlocks);
+  assert(old === block, 'resize: tail page replaced in place');
+  tx.release(old);
+}
+
+/** Data pages (non-hole leaves) of a region's tree. */
+export function countPages(device: PmDevice, tree: TreeRoot, poolBlocks: number): number {
+  let count = 0;
+  walkTree(device, tree, poolBlocks, (_block, level) => void (level === 0 && count++), 0);
+  return count;
 }

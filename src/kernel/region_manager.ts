@@ -3,8 +3,8 @@
 // commit. It never touches a file descriptor; it sees only a PmDevice.
 
 import { randomBytes } from 'node:crypto';
-import type { CheckReport, RegionInfo } from '../api.js';
-import { BLOCK_BYTES, FORMAT_VERSION, journalBlocksFor, JOURNAL_START_BLOCK_INITIAL, MAX_POOL_BLOCKS, MAX_SLOTS, PAGE_BYTES, POOL_BLOCKS_MIN, TABLE_ROOT_BLOCK } from '../constants.js';
+import type { CheckReport, PoolAccess, RegionInfo } from '../api.js';
+import { SOCKET_MODE_DEFAULT, BLOCK_BYTES, FORMAT_VERSION, journalBlocksFor, JOURNAL_START_BLOCK_INITIAL, MAX_POOL_BLOCKS, MAX_SLOTS, PAGE_BYTES, POOL_BLOCKS_MIN, TABLE_ROOT_BLOCK } from '../constants.js';
 import { RegionError } from '../errors.js';
 import { RECORD_KIND, type RecordKind } from '../format/journal_record.js';
 import { type Slot, SLOT_STATE } from '../format/slot.js';
@@ -13,10 +13,10 @@ import type { PmDevice } from '../pm/device.js';
 import { assert } from '../util/assert.js';
 import type { Allocator } from './allocator.js';
 import { Journal } from './journal.js';
-import { deepen, levelsFor, lookupPage, releaseTree, setPage, truncate, walkPages, walkTree } from './page_table.js';
+import { countPages, deepen, levelsFor, lookupPage, releaseTree, setPage, truncate, walkPages, walkTree, zeroTail } from './page_table.js';
 import type { RegionTable } from './region_table.js';
 import { pagesFor, scanPool } from './scan.js';
-import { readSuperblocks, writeSuperblockCopy, writeSuperblocks } from './superblock_store.js';
+import { checkReplayTarget, readSuperblocks, writeSuperblockCopy, writeSuperblocks } from './superblock_store.js';
 import { Transaction } from './transaction.js';
 
 export interface Owner {
@@ -53,8 +53,8 @@ export class RegionManager {
     readonly mountReport: MountReport,
   ) {}
 
-  /** Writes an empty pool onto the device (mkfs). */
-  static format(device: PmDevice, now = Date.now()): void {
+  /** Writes an empty pool onto the device (mkfs); access null leaves the default. */
+  static format(device: PmDevice, now = Date.now(), access: PoolAccess | null = null): void {
     const poolBlocks = device.sizeBytes / BLOCK_BYTES;
     if (poolBlocks < POOL_BLOCKS_MIN) throw new RegionError('INVALID', `a pool needs at least ${POOL_BLOCKS_MIN * BLOCK_BYTES} bytes; got ${device.sizeBytes}`);
     if (poolBlocks > MAX_POOL_BLOCKS) throw new RegionError('INVALID', `a pool holds at most ${MAX_POOL_BLOCKS} blocks`);
@@ -76,6 +76,7 @@ export class RegionManager {
       tableRoot: TABLE_ROOT_BLOCK,
       createdAt: now,
       uuid: randomBytes(16),
+      access,
     });
   }
 
@@ -205,32 +206,11 @@ export class RegionManager {
         deepen(tx, tree, levelsFor(pagesFor(sizeBytes)));
       } else {
         truncate(tx, tree, pagesFor(sizeBytes), this.sb.poolBlocks);
-        this.zeroTail(tx, tree, sizeBytes);
+        zeroTail(this.device, tx, tree, sizeBytes, this.sb.poolBlocks);
       }
       Object.assign(updated, { sizeBytes, root: tree.root, levels: tree.levels, modifiedAt: now });
     });
-    if (sizeBytes < slot.sizeBytes) this.pageCounts.set(ref.index, this.countPages(next));
-  }
-
-  /** Bytes of the last page past a new, smaller size must read as zero if the region grows again. */
-  private zeroTail(tx: Transaction, tree: { root: number; levels: number }, sizeBytes: number): void {
-    const within = sizeBytes % PAGE_BYTES;
-    if (within === 0) return;
-    const page = Math.floor(sizeBytes / PAGE_BYTES);
-    const block = lookupPage(this.device, tree, page, this.sb.poolBlocks, tx);
-    if (block === 0) return;
-    const bytes = this.device.read(block * BLOCK_BYTES, BLOCK_BYTES);
-    bytes.fill(0, within);
-    const copy = tx.allocateDataBlock(bytes);
-    const old = setPage(tx, tree, page, copy, this.sb.poolBlocks);
-    assert(old === block, 'resize: tail page replaced in place');
-    tx.release(old);
-  }
-
-  private countPages(slot: Slot): number {
-    let count = 0;
-    walkTree(this.device, slot, this.sb.poolBlocks, (_block, level) => void (level === 0 && count++), 0);
-    return count;
+    if (sizeBytes < slot.sizeBytes) this.pageCounts.set(ref.index, countPages(this.device, next, this.sb.poolBlocks));
   }
 
   /** Pool byte offset of the region's slot (fsck and tests). */
@@ -357,6 +337,19 @@ export class RegionManager {
     }
   }
 
+  /** Who may connect to regiond: the pool's setting, or the default (owner only) if it never set one. */
+  get access(): PoolAccess {
+    return this.sb.access ?? { socketMode: SOCKET_MODE_DEFAULT, group: null };
+  }
+
+  /** One superblock update (commit point: copy 0 durable), as grow; the caller has checked access. */
+  setAccess(access: PoolAccess): void {
+    if (this.sb.access?.socketMode === access.socketMode && this.sb.access.group === access.group) return;
+    const next: Superblock = { ...this.sb, sequence: this.sb.sequence + 1, access: { ...access } };
+    writeSuperblocks(this.device, next);
+    this.sb = next;
+  }
+
   /** Re-walks the pool from PM and compares with the DRAM state (fsck of a mounted pool). */
   check(): CheckReport {
     const scan = scanPool(this.device, this.sb);
@@ -403,12 +396,4 @@ export class RegionManager {
 
 function emptyRemoved(): Slot {
   return { state: SLOT_STATE.removed, generation: 0, sizeBytes: 0, root: 0, levels: 0, name: '', modifiedAt: 0, epoch: 0, mode: 0, uid: 0, gid: 0, createdAt: 0 };
-}
-
-export function checkReplayTarget(sb: Superblock, label: string, offset: number, length: number): void {
-  const end = offset + length;
-  const journalStart = sb.journalStart * BLOCK_BYTES;
-  const journalEnd = journalStart + sb.journalBlocks * BLOCK_BYTES;
-  const ok = offset >= 2 * BLOCK_BYTES && end <= sb.poolBlocks * BLOCK_BYTES && (end <= journalStart || offset >= journalEnd);
-  if (!ok) throw new RegionError('CORRUPT', `${label}: journal record targets [${offset}, ${end}), outside the table and page-table area`);
 }

@@ -53,3 +53,12 @@ export function writeSuperblocks(device: PmDevice, sb: Superblock): void {
   writeSuperblockCopy(device, 0, sb);
   writeSuperblockCopy(device, 1, sb);
 }
+
+/** A journal record may only write the table and page-table area: never the superblocks or the journal. */
+export function checkReplayTarget(sb: Superblock, label: string, offset: number, length: number): void {
+  const end = offset + length;
+  const journalStart = sb.journalStart * BLOCK_BYTES;
+  const journalEnd = journalStart + sb.journalBlocks * BLOCK_BYTES;
+  const ok = offset >= 2 * BLOCK_BYTES && end <= sb.poolBlocks * BLOCK_BYTES && (end <= journalStart || offset >= journalEnd);
+  if (!ok) throw new RegionError('CORRUPT', `${label}: journal record targets [${offset}, ${end}), outside the table and page-table area`);
+}

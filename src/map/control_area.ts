@@ -70,7 +70,6 @@ export function takeBits(words: Int32Array, pages: number): number[] {
 
 /** What regiond tells a client about a shared working copy (the map reply). */
 export interface SharedCopyDescription {
-  path: string;
   regionName: string;
   sizeBytes: number;
   pages: number;

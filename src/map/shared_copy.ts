@@ -1,5 +1,6 @@
-// A shared working copy seen from a client process (shared mode). regiond owns the file and
-// its control area (src/map/control_area.ts); this process maps the region's pages from it
+// A shared working copy seen from a client process (shared mode). regiond owns the memfd and
+// its control area (src/map/control_area.ts) and passes it with each map reply as a
+// descriptor of the access it granted; this process maps the region's pages from it
 // and registers each writable mapping with the addon's shootdown handler, which freezes the
 // mapping and reports its dirty pages into the shared bitmap when regiond's real-time signal
 // arrives. A pmsync is a request to regiond (which runs the shootdown), so nothing here
@@ -31,29 +32,44 @@ export interface SharedMapOptions {
   pmsync: () => SyncStats;
 }
 
+/** Copies this process maps, by identity: the memfd's (dev, inode) and the access granted. */
 const copies = new Map<string, SharedCopy>();
 
-/** Maps a window of a shared working copy described by regiond. */
-export function mapShared(description: SharedCopyDescription, options: SharedMapOptions): Mapping {
-  let copy = copies.get(description.path);
-  if (!copy) {
-    copy = new SharedCopy(description, options.slot, options.pmsync);
-    copies.set(description.path, copy);
+/**
+ * Maps a window of the shared working copy that regiond passed as `fd` (which this call owns:
+ * kept by a new copy, closed if the process maps that copy with that access already). Returns
+ * the mapping and the copy's key, for closeSharedCopies.
+ */
+export function mapShared(fd: number, description: SharedCopyDescription, options: SharedMapOptions): { mapping: Mapping; key: string } {
+  let key: string;
+  try {
+    const { dev, ino } = fs.fstatSync(fd);
+    key = `${dev}:${ino}:${options.writable ? 'rw' : 'ro'}`;
+  } catch (error) {
+    fs.closeSync(fd);
+    throw error;
   }
-  if (copy.slot < 0) copy.slot = options.slot; // the first mapping was read-only: it had no slot
-  return new Mapping(copy, options.offset, options.length, options.tracking, options.writable);
+  let copy = copies.get(key);
+  if (copy) {
+    fs.closeSync(fd);
+    // While the process maps the copy its slot stays; after its last unmap regiond may give it another.
+    if (options.writable) copy.slot = options.slot;
+  } else {
+    copy = new SharedCopy(fd, description, options.writable, options.slot, options.pmsync);
+    copies.set(key, copy);
+  }
+  return { mapping: new Mapping(copy, options.offset, options.length, options.tracking, options.writable), key };
 }
 
 /** Unmaps every mapping of every shared copy (the pool is closing or regiond is gone). */
-export function closeSharedCopies(paths?: Iterable<string>): void {
-  for (const path of paths ?? [...copies.keys()]) {
-    copies.get(path)?.close();
-    copies.delete(path);
+export function closeSharedCopies(keys?: Iterable<string>): void {
+  for (const key of keys ?? [...copies.keys()]) {
+    copies.get(key)?.close();
+    copies.delete(key);
   }
 }
 
 class SharedCopy implements MappingBackend {
-  readonly fd: number;
   readonly dataOffset: number;
   readonly label: string;
   readonly mappings = new Set<Mapping>();
@@ -61,22 +77,23 @@ class SharedCopy implements MappingBackend {
   private readonly words: Int32Array;
   private registeredMappings = 0;
 
+  /** Takes ownership of fd, the copy's descriptor with the access regiond granted. */
   constructor(
+    readonly fd: number,
     readonly description: SharedCopyDescription,
-    /** This process's mapper slot; -1 while it has only read-only mappings. */
+    writable: boolean,
+    /** This process's mapper slot; -1 for a read-only copy (it cannot store). */
     public slot: number,
     private readonly remotePmsync: () => SyncStats,
   ) {
     this.label = description.regionName;
     this.dataOffset = description.controlBytes;
-    let writable = true;
     try {
-      this.fd = fs.openSync(description.path, 'r+');
-    } catch {
-      this.fd = fs.openSync(description.path, 'r'); // read access only: every mapping is read-only
-      writable = false;
+      this.control = addon.map(this.fd, 0, description.controlBytes, writable, false);
+    } catch (error) {
+      fs.closeSync(fd);
+      throw error;
     }
-    this.control = addon.map(this.fd, 0, description.controlBytes, writable, false);
     this.words = new Int32Array(addon.sharedBuffer(this.control, 0, description.controlBytes));
     if (writable) addon.shootdownInstall(description.signal);
   }

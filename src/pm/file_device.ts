@@ -17,6 +17,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CHUNK_BYTES_MAX, addon, type FlushInstruction, type MapHandle } from '../arch/addon.js';
+import { POOL_FILE_MODE } from '../constants.js';
 import { RegionError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import { CACHE_LINE_BYTES, DeviceCounters, checkRange, type PmDevice } from './device.js';
@@ -146,18 +147,19 @@ export class FileDevice implements PmDevice {
   #mapped: Mapped | undefined;
   #pending: PageRange[] = [];
 
-  /** Creates a new pool file of sizeBytes (zeros) and opens it; EXISTS if the path is taken. */
+  /** Creates a new pool file of sizeBytes (zeros, mode 0600) and opens it; EXISTS if the path is taken. */
   static create(file: string, options: FileDeviceCreateOptions): FileDevice {
     checkSizeOption(options.sizeBytes, 'sizeBytes');
     checkPersistenceOption(options.persistence ?? 'auto');
     checkChunkOption(options.chunkBytes ?? CHUNK_BYTES_DEFAULT);
     let fd: number;
     try {
-      fd = fs.openSync(file, 'wx+');
+      fd = fs.openSync(file, 'wx+', POOL_FILE_MODE);
     } catch (error) {
       throw fsError(error, file, 'create');
     }
     try {
+      fs.fchmodSync(fd, POOL_FILE_MODE); // whatever the umask: other users reach a pool through regiond
       fs.ftruncateSync(fd, options.sizeBytes);
       fs.fsyncSync(fd);
       syncDirectory(path.dirname(file));

@@ -6,7 +6,14 @@
 // PROTOCOL. After any of them the connection is closed and every later call is SERVER_GONE:
 // a reply may still be on its way, so the stream cannot be trusted again. The data committed
 // before is intact; opening the pool again starts a new regiond if none runs.
+//
+// Who answers: anyone may bind a socket at the name a pool's regiond uses, first, in a shared
+// directory. So before a single byte is sent the kernel is asked who listens (SO_PEERCRED):
+// only the pool file's owner or root may serve it. Nothing regiond says is used as a path:
+// working copies arrive as descriptors (SCM_RIGHTS), and a descriptor this process did not
+// ask for is closed at once.
 
+import fs from 'node:fs';
 import { addon } from '../arch/addon.js';
 import { PROTOCOL_VERSION, REPLY_BYTES_MAX, REQUEST_TIMEOUT_MS } from '../constants.js';
 import { ERROR_CODES, type ErrorCode, RegionError } from '../errors.js';
@@ -16,6 +23,11 @@ import type { HelloResult } from './server.js';
 export interface Response<T> {
   result: T;
   data: Uint8Array;
+}
+
+/** A reply that passed a descriptor: the caller owns `fd` and closes it. */
+export interface FdResponse<T> extends Response<T> {
+  fd: number;
 }
 
 const GONE_CODES = new Set(['ECONNRESET', 'EPIPE', 'ENOTCONN', 'ESHUTDOWN', 'EBADF']);
@@ -34,10 +46,14 @@ export class Connection {
     this.fd = fd;
   }
 
-  /** Says hello on a connected socket (which the connection owns from now on, even on failure). */
+  /**
+   * Checks who listens, then says hello on a connected socket (which the connection owns from
+   * now on, even on failure).
+   */
   static hello(fd: number, poolPath: string): Connection {
     const connection = new Connection(fd, poolPath);
     try {
+      authenticateServer(fd, poolPath);
       const { result } = connection.request<HelloResult>('hello', { protocol: PROTOCOL_VERSION });
       if (result?.protocol !== PROTOCOL_VERSION || !Number.isSafeInteger(result.pid)) {
         throw new RegionError('PROTOCOL', `regiond of pool ${poolPath} answered hello with ${JSON.stringify(result)}; expected protocol ${PROTOCOL_VERSION}`);
@@ -54,17 +70,41 @@ export class Connection {
     return this.broken !== null;
   }
 
+  /** One request; a descriptor passed with the reply (none is expected) is closed. */
   request<T>(op: Op, args: Record<string, unknown> = {}, data?: Uint8Array): Response<T> {
+    const { fds, ...response } = this.exchange<T>(op, args, data);
+    closeAll(fds);
+    return response;
+  }
+
+  /** One request whose reply passes exactly one descriptor (a working copy), which the caller owns. */
+  requestFd<T>(op: Op, args: Record<string, unknown> = {}): FdResponse<T> {
+    const { fds, ...response } = this.exchange<T>(op, args);
+    const [fd, ...extra] = fds;
+    closeAll(extra);
+    if (fd === undefined || extra.length > 0) {
+      if (fd !== undefined) closeAll([fd]);
+      throw this.breakWith(new RegionError('PROTOCOL', `regiond's reply to ${op} passed ${fds.length} descriptors; expected 1`));
+    }
+    return { ...response, fd };
+  }
+
+  private exchange<T>(op: Op, args: Record<string, unknown>, data?: Uint8Array): Response<T> & { fds: number[] } {
     if (this.broken) throw new RegionError(this.broken.code === 'CLOSED' ? 'CLOSED' : 'SERVER_GONE', this.broken.message);
     const id = this.nextId++;
-    let payload: Uint8Array;
+    let frame: { data: Uint8Array; fds: number[] };
     try {
       addon.socketSend(this.fd, encodeFrame({ id, op, ...args }, data), REQUEST_TIMEOUT_MS);
-      payload = addon.socketReceive(this.fd, REPLY_BYTES_MAX, REQUEST_TIMEOUT_MS);
+      frame = addon.socketReceive(this.fd, REPLY_BYTES_MAX, REQUEST_TIMEOUT_MS);
     } catch (error) {
       throw this.breakWith(this.transportError(op, error));
     }
-    return this.reply<T>(id, op, payload);
+    try {
+      return { ...this.reply<T>(id, op, frame.data), fds: frame.fds };
+    } catch (error) {
+      closeAll(frame.fds);
+      throw error;
+    }
   }
 
   private reply<T>(id: number, op: Op, payload: Uint8Array): Response<T> {
@@ -119,4 +159,26 @@ export class Connection {
       this.fd = -1;
     }
   }
+}
+
+function closeAll(fds: number[]): void {
+  for (const fd of fds) fs.closeSync(fd);
+}
+
+/**
+ * The process listening at the pool's socket must be the pool file's owner (who alone can
+ * open the pool and so run its regiond) or root; anyone else who took the socket's name is
+ * refused before it receives anything.
+ */
+function authenticateServer(fd: number, poolPath: string): void {
+  let server: { pid: number; uid: number };
+  let owner: number;
+  try {
+    server = addon.peerCredentials(fd);
+    owner = fs.statSync(poolPath).uid;
+  } catch (error) {
+    throw new RegionError('IO', `cannot tell who serves pool ${poolPath}: ${(error as Error).message}`, { cause: error });
+  }
+  if (server.uid === owner || server.uid === 0) return;
+  throw new RegionError('PERMISSION', `the process listening at the socket of pool ${poolPath} (pid ${server.pid}, uid ${server.uid}) is neither the pool file's owner (uid ${owner}) nor root: it cannot be the pool's regiond, so nothing was sent to it; remove that socket file, or ask uid ${server.uid} why it took the name`);
 }

@@ -7,16 +7,21 @@
 //     socket served and exits quietly ('served'); both clients connect to the winner;
 //   - a regiond exiting after its idle period refuses or drops a connection: the client
 //     retries; the new regiond it starts waits for the old one's lock.
+// Nobody answering is not always "no regiond": the pool's lock (seen in /proc/locks) may be
+// held by a regiond whose socket name was deleted or replaced, which binds it again within
+// SOCKET_CHECK_MS; the client waits for that (bounded) instead of starting a rival. Only the
+// pool file's owner or root can start regiond; anyone else is told the pool is not served.
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Persistence } from '../api.js';
 import { addon } from '../arch/addon.js';
-import { CONNECT_ATTEMPTS_MAX, CONNECT_PAUSE_MS_MAX, CONNECT_PAUSE_MS_MIN, CONNECT_TIMEOUT_MS, DAEMON_START_TIMEOUT_MS } from '../constants.js';
+import { CONNECT_ATTEMPTS_MAX, CONNECT_PAUSE_MS_MAX, CONNECT_PAUSE_MS_MIN, CONNECT_TIMEOUT_MS, DAEMON_START_TIMEOUT_MS, REBIND_POLL_MS, REBIND_WAIT_MS } from '../constants.js';
 import { ERROR_CODES, type ErrorCode, isRegionError, RegionError } from '../errors.js';
 import { sleepMs } from '../util/sleep.js';
 import { Connection } from './client.js';
+import { accessDenied, heldExclusively, isRegiond, lockHolderOf, mayOpenPoolFile, notServed, socketMissing } from './reachability.js';
 import type { StartReport } from './regiond.js';
 import { type SocketAddress, socketAddress, withDirectory } from './socket_path.js';
 
@@ -41,14 +46,14 @@ export function connectRegiond(poolPath: string, options: ConnectOptions): Conne
     let pause = CONNECT_PAUSE_MS_MIN;
     let last = 'no attempt';
     for (let attempt = 0; attempt < CONNECT_ATTEMPTS_MAX; attempt++) {
-      const outcome = tryConnect(dirfd, address);
+      const outcome = connectOnce(dirfd, address);
       if (outcome instanceof Connection) return outcome;
       last = outcome.why;
       if (outcome.kind === 'absent') {
-        if (!options.start) return null;
-        const report = startRegiond(address, options.persistence);
-        if (report.state === 'ready' || report.state === 'served') continue; // connect at once
-        throw startFailure(address, report);
+        const next = whenAbsent(dirfd, address, options);
+        if (next === 'exclusive') return null;
+        if (next === 'now') continue; // connect at once
+        if (next !== 'later') return next;
       }
       sleepMs(pause);
       pause = Math.min(2 * pause, CONNECT_PAUSE_MS_MAX);
@@ -59,6 +64,59 @@ export function connectRegiond(poolPath: string, options: ConnectOptions): Conne
 
 type Failed = { kind: 'absent' | 'dropped'; why: string };
 
+/** tryConnect, with EACCES explained: who may connect is the pool's setting, and who can change it. */
+function connectOnce(dirfd: number, address: SocketAddress): Connection | Failed {
+  try {
+    return tryConnect(dirfd, address);
+  } catch (error) {
+    if (isRegionError(error, 'PERMISSION') && (error.cause as NodeJS.ErrnoException | undefined)?.code === 'EACCES') throw accessDenied(address, error);
+    throw error;
+  }
+}
+
+/**
+ * Nobody answers at the socket. A regiond that holds the pool's lock binds its socket again
+ * shortly (deleted or replaced): wait for it. Else start one, if this user may (the pool
+ * file's owner or root: regiond must open the file); else say why the pool is unreachable.
+ * 'now': connect again at once; 'later': after a pause; 'exclusive': open it in this process.
+ */
+function whenAbsent(dirfd: number, address: SocketAddress, options: ConnectOptions): Connection | 'now' | 'later' | 'exclusive' {
+  const holder = lockHolderOf(address.poolPath);
+  if (holder > 0 && isRegiond(holder)) return awaitRebind(dirfd, address, holder) ?? 'later';
+  if (!mayStartRegiond(address.poolPath)) {
+    if (!options.start && mayOpenPoolFile(address.poolPath)) return 'exclusive'; // a pool from before access was a setting, its file still open to this user
+    if (holder > 0) throw heldExclusively(address, holder);
+    throw notServed(address);
+  }
+  if (!options.start) return 'exclusive';
+  const report = startRegiond(address, options.persistence);
+  if (report.state === 'ready' || report.state === 'served') return 'now';
+  if (report.state === 'busy' && report.regiond) return awaitRebind(dirfd, address, report.holder) ?? 'later';
+  throw startFailure(address, report);
+}
+
+/** Waits up to REBIND_WAIT_MS for the regiond holding the pool to answer again; null if it let go of the pool meanwhile. */
+function awaitRebind(dirfd: number, address: SocketAddress, holder: number): Connection | null {
+  const deadline = Date.now() + REBIND_WAIT_MS;
+  while (Date.now() < deadline) {
+    const outcome = connectOnce(dirfd, address);
+    if (outcome instanceof Connection) return outcome;
+    if (outcome.kind === 'absent' && lockHolderOf(address.poolPath) !== holder) return null; // it exited: start over
+    sleepMs(REBIND_POLL_MS);
+  }
+  throw socketMissing(address, holder);
+}
+
+/** regiond serves a pool only as the file's owner or root, so only they may start one. */
+function mayStartRegiond(poolPath: string): boolean {
+  const euid = process.geteuid?.() ?? 0;
+  try {
+    return euid === 0 || fs.statSync(poolPath).uid === euid;
+  } catch {
+    return false;
+  }
+}
+
 /** One attempt: a greeted connection; 'absent' if nobody listens; 'dropped' if worth retrying. */
 function tryConnect(dirfd: number, address: SocketAddress): Connection | Failed {
   let fd: number;
@@ -68,7 +126,7 @@ function tryConnect(dirfd: number, address: SocketAddress): Connection | Failed 
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ECONNREFUSED') return { kind: 'absent', why: `${code}: no regiond listens` };
     if (code === 'ETIMEDOUT' || code === 'EAGAIN') return { kind: 'dropped', why: `${code}: regiond's backlog is full` };
-    if (code === 'EACCES') throw new RegionError('PERMISSION', `cannot connect to the regiond of pool ${address.poolPath}: permission denied (the socket has the pool file's permissions)`, { cause: error });
+    if (code === 'EACCES') throw new RegionError('PERMISSION', `cannot connect to the regiond of pool ${address.poolPath}: permission denied (the pool's access setting admits only some users: see 'regions info' and 'regions set-access')`, { cause: error });
     throw new RegionError('IO', `cannot connect to the regiond of pool ${address.poolPath}: ${(error as Error).message}`, { cause: error });
   }
   try {
@@ -101,11 +159,9 @@ export function startRegiond(address: SocketAddress, persistence: Persistence): 
   return { state: 'error', code: 'IO', message: `could not start regiond for pool ${address.poolPath}: ${why}` };
 }
 
+/** Why a start ended without a regiond to talk to: the pool held by a process that is not regiond, or regiond's own error. */
 function startFailure(address: SocketAddress, report: StartReport & { state: 'busy' | 'error' }): RegionError {
-  if (report.state === 'busy') {
-    const who = report.holder > 0 ? `pid ${report.holder}` : 'another process';
-    return new RegionError('BUSY', `pool ${address.poolPath} is held exclusively by ${who}; no regiond can serve it until that process closes it`);
-  }
+  if (report.state === 'busy') return report.regiond ? socketMissing(address, report.holder) : heldExclusively(address, report.holder);
   const code = ERROR_CODES.includes(report.code) ? report.code : ('IO' as ErrorCode);
   return new RegionError(code, `regiond could not start: ${report.message}`);
 }

@@ -17,6 +17,7 @@
 import type { Access, Tracking } from '../api.js';
 import { DATA_CHUNK_BYTES, MAX_SLOTS, REQUEST_HEADER_BYTES_MAX, STAGING_BYTES_MAX } from '../constants.js';
 import { RegionError } from '../errors.js';
+import { GID_MAX } from '../format/superblock.js';
 import { checkMode, checkName } from '../kernel/names.js';
 
 const LENGTH_BYTES = 4;
@@ -54,13 +55,14 @@ export type Request = { id: number } & (
   | { op: 'pmsync'; region: WireRef }
   | { op: 'close' }
   | { op: 'retire' }
+  | { op: 'setAccess'; socketMode?: number; group?: number | null }
 );
 
 export type Op = Request['op'];
 
 // ---- argument kinds ---------------------------------------------------------------------
 
-type Kind = 'name' | 'size' | 'offset' | 'chunk' | 'staged' | 'access' | 'tracking' | 'mode' | 'ref' | 'handle' | 'bool' | 'version';
+type Kind = 'name' | 'size' | 'offset' | 'chunk' | 'staged' | 'access' | 'tracking' | 'mode' | 'ref' | 'handle' | 'bool' | 'version' | 'gid';
 
 function check(kind: Kind, value: unknown, field: string): unknown {
   switch (kind) {
@@ -87,6 +89,8 @@ function check(kind: Kind, value: unknown, field: string): unknown {
       return value;
     case 'ref':
       return ref(value, field);
+    case 'gid':
+      return value === null ? null : integer(value, field, 0, GID_MAX);
   }
 }
 
@@ -153,6 +157,7 @@ const SHAPES: Record<Op, Shape> = {
   pmsync: { fields: { region: 'ref' }, data: false },
   close: { fields: {}, data: false },
   retire: { fields: {}, data: false },
+  setAccess: { fields: { socketMode: 'mode?', group: 'gid?' }, data: false },
 };
 
 export const OPS = Object.keys(SHAPES) as Op[];

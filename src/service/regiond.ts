@@ -2,45 +2,54 @@
 // same OFD lock as an exclusive opener (so a second regiond, or an exclusive open, fails
 // BUSY), mounts the pool, and serves clients over a Unix socket next to the pool until it has
 // had no client for an idle period. The data path never crosses the socket: clients map the
-// shared working copies regiond keeps on tmpfs.
+// shared working copies (memfds) regiond passes them as descriptors.
 //
 // Start-up, in this order, so racing starters end with one regiond:
 //   1. take the pool lock (a regiond that is exiting may still hold it: wait a little; one
 //      that serves the socket already has won, so give up at once: 'served');
-//   2. bind the socket (under a temporary name, then renamed over any dead regiond's);
+//   2. bind the socket (under a temporary name, then renamed over any dead regiond's) with
+//      the pool's access setting, read from the superblock alone (socket_binding.ts);
 //      connections from now on wait in the backlog;
 //   3. mount (journal replay: a regiond that was killed is recovered here);
 //   4. report 'ready' and serve.
+// While serving, the socket is bound again if its name is deleted or replaced.
 // Exit (idle, SIGTERM, SIGINT): close every connection and working copy, unlink the socket,
 // then release the lock by closing the pool.
+//
+// regiond serves a pool only as the pool file's owner or root (clients accept no other
+// server), and removes group and other bits from the pool file: other users reach the pool
+// through the socket, which admits whom the pool's access setting says.
 //
 // Run as a program: `node regiond.js --serve POOL [--idle-exit SECONDS] [--persistence P]
 // [--report-fd N]` (what starter.js runs, detached); `regions daemon` runs it in the
 // foreground. Without arguments it exits quietly.
 
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Persistence } from '../api.js';
+import type { PoolAccess, Persistence } from '../api.js';
 import { addon } from '../arch/addon.js';
-import { DAEMON_LOCK_POLL_MS, DAEMON_LOCK_WAIT_MS, IDLE_EXIT_MS_DEFAULT, LISTEN_BACKLOG, WORKING_COPY_ROOT } from '../constants.js';
+import { DAEMON_LOCK_POLL_MS, DAEMON_LOCK_WAIT_MS, HELLO_TIMEOUT_MS, IDLE_EXIT_MS_DEFAULT, SOCKET_MODE_DEFAULT } from '../constants.js';
 import { type ErrorCode, RegionError } from '../errors.js';
+import { type AccessChange, changeAccess } from '../kernel/access.js';
 import { RegionManager } from '../kernel/region_manager.js';
+import { readSuperblocks } from '../kernel/superblock_store.js';
 import { FileDevice } from '../pm/file_device.js';
 import { poolHolder, tryLockPool } from '../pool.js';
+import { restrictPoolFile } from '../pool_access.js';
 import { sleepMs } from '../util/sleep.js';
+import { isRegiond } from './reachability.js';
 import { RegiondServer } from './server.js';
-import { openDirectory, shortPath, type SocketAddress, socketAddress } from './socket_path.js';
+import { SocketBinding } from './socket_binding.js';
+import { openDirectory, type SocketAddress, socketAddress } from './socket_path.js';
 import { Syscalls } from './syscalls.js';
 
 /** How a start ended: serving, or why not. starter.js relays it to the client as one JSON line. */
 export type StartReport =
   | { state: 'ready'; pid: number }
   | { state: 'served' } // another regiond serves the pool
-  | { state: 'busy'; holder: number } // an exclusive opener holds the pool
+  | { state: 'busy'; holder: number; regiond: boolean } // an exclusive opener holds the pool, or a regiond nobody can reach
   | { state: 'error'; code: ErrorCode; message: string };
 
 export interface RegiondOptions {
@@ -78,8 +87,9 @@ export async function runRegiond(options: RegiondOptions): Promise<void> {
   };
   let served: Promise<void>;
   try {
+    const ownerUid = poolOwner(device, address.poolPath);
     acquire(device, address, options.lockWaitMs);
-    served = serve(device, address, options, cleanups);
+    served = serve(device, address, ownerUid, options, cleanups);
   } catch (error) {
     cleanup();
     throw error;
@@ -91,36 +101,67 @@ export async function runRegiond(options: RegiondOptions): Promise<void> {
   }
 }
 
-function serve(device: FileDevice, address: SocketAddress, options: RegiondOptions, cleanups: (() => void)[]): Promise<void> {
+function serve(device: FileDevice, address: SocketAddress, ownerUid: number, options: RegiondOptions, cleanups: (() => void)[]): Promise<void> {
+  const log = options.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
   const dirfd = openDirectory(address);
   cleanups.push(() => fs.closeSync(dirfd));
-  const socketMode = fs.fstatSync(device.fd).mode & 0o777;
-  const listenFd = addon.socketListen(dirfd, address.name, socketMode, LISTEN_BACKLOG);
-  const socketIno = fs.statSync(shortPath(dirfd, address.name)).ino;
-  cleanups.push(() => {
-    // Ours unless replaced, which needs the lock we still hold; checked anyway.
-    if (fs.statSync(shortPath(dirfd, address.name)).ino === socketIno) fs.unlinkSync(shortPath(dirfd, address.name));
-  });
-  const listener = net.createServer();
-  listener.listen({ fd: listenFd });
-  cleanups.push(() => listener.close());
+  const listeners: net.Server[] = [];
+  let server: RegiondServer | undefined;
+  const access: PoolAccess = readSuperblocks(device, address.poolPath).chosen.access ?? { socketMode: SOCKET_MODE_DEFAULT, group: null };
+  const binding = new SocketBinding({ dirfd, address, access, ownerUid, log, serve: (listener) => (server ? server.attach(listener) : listeners.push(listener)) });
+  cleanups.push(() => binding.close());
   const kernel = RegionManager.mount(device, address.poolPath);
-  const copyDirectory = makeCopyDirectory(address);
-  cleanups.push(() => fs.rmSync(copyDirectory, { recursive: true, force: true }));
   let stop: () => void = () => {};
   const stopped = new Promise<void>((resolve) => (stop = resolve));
-  const log = options.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
   const startedAt = Date.now();
-  const view = { pid: process.pid, startedAt, clients: () => server.clients() };
-  const syscalls = new Syscalls(kernel, { path: address.poolPath, persistence: device.persistence }, copyDirectory, view);
-  const server: RegiondServer = new RegiondServer(syscalls, { pool: address.poolPath, startedAt, idleExitMs: options.idleExitMs, onIdle: () => stop(), log });
-  server.attach(listener);
-  cleanups.push(() => server.stop());
+  const view = { pid: process.pid, startedAt, clients: () => server?.clients() ?? [] };
+  const syscalls = new Syscalls(kernel, { path: address.poolPath, persistence: device.persistence, owner: ownerUid }, view);
+  const setAccess = (change: AccessChange): PoolAccess => changePoolAccess(kernel, binding, change);
+  const helloTimeoutMs = envMilliseconds(HELLO_TIMEOUT_ENV) ?? HELLO_TIMEOUT_MS;
+  server = new RegiondServer(syscalls, { pool: address.poolPath, startedAt, idleExitMs: options.idleExitMs, onIdle: () => stop(), log, ownerUid, helloTimeoutMs, setAccess });
+  for (const listener of listeners) server.attach(listener);
+  const running = server;
+  cleanups.push(() => running.stop());
   const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
   for (const signal of signals) process.on(signal, stop);
   cleanups.push(() => signals.forEach((signal) => process.off(signal, stop)));
   options.report?.({ state: 'ready', pid: process.pid });
   return stopped;
+}
+
+/** Tests shorten the hello deadline of the regionds they start (the starter passes its environment on). */
+const HELLO_TIMEOUT_ENV = 'REGIONS_HELLO_TIMEOUT_MS';
+
+function envMilliseconds(name: string): number | undefined {
+  const value = process.env[name];
+  return value !== undefined && /^\d+$/.test(value) && Number(value) > 0 ? Number(value) : undefined;
+}
+
+/**
+ * The pool file's owner. regiond serves only as that user or root: clients accept no other
+ * server, and a group given to the socket must be one regiond may give. The file loses its
+ * group and other bits: other users reach the pool through regiond.
+ */
+function poolOwner(device: FileDevice, poolPath: string): number {
+  const owner = fs.fstatSync(device.fd).uid;
+  const euid = process.geteuid?.() ?? 0;
+  if (euid !== 0 && euid !== owner) throw new RegionError('PERMISSION', `regiond runs as uid ${euid}, but pool ${poolPath} belongs to uid ${owner}: only its owner or root may serve it`);
+  restrictPoolFile(device.fd);
+  return owner;
+}
+
+/** The socket first (a group regiond may not give is refused before anything is kept), then the pool. */
+function changePoolAccess(kernel: RegionManager, binding: SocketBinding, change: AccessChange): PoolAccess {
+  const previous = kernel.access;
+  const next = changeAccess(previous, change);
+  binding.apply(next);
+  try {
+    kernel.setAccess(next);
+  } catch (error) {
+    binding.apply(previous);
+    throw error;
+  }
+  return next;
 }
 
 /**
@@ -134,18 +175,9 @@ function acquire(device: FileDevice, address: SocketAddress, waitMs: number): vo
     if (tryLockPool(device)) return;
     if (regiondListening(address)) throw new StartDeclined({ state: 'served' });
     const holder = poolHolder(device);
-    if (Date.now() >= deadline || (holder > 0 && !isRegiond(holder))) throw new StartDeclined({ state: 'busy', holder });
+    if (holder > 0 && !isRegiond(holder)) throw new StartDeclined({ state: 'busy', holder, regiond: false });
+    if (Date.now() >= deadline) throw new StartDeclined({ state: 'busy', holder, regiond: holder > 0 }); // a regiond whose socket does not answer
     sleepMs(DAEMON_LOCK_POLL_MS);
-  }
-}
-
-/** Whether pid runs regiond (detached, or `regions daemon`): only a regiond is worth waiting for. */
-function isRegiond(pid: number): boolean {
-  try {
-    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return argv.some((arg) => arg.endsWith('regiond.js')) || argv.includes('daemon');
-  } catch {
-    return false; // gone: the next try takes the lock
   }
 }
 
@@ -158,36 +190,6 @@ function regiondListening(address: SocketAddress): boolean {
     return false;
   } finally {
     fs.closeSync(dirfd);
-  }
-}
-
-/**
- * regiond's private directory for working copies, on tmpfs: `regions-<pool hash>-<pid>`,
- * mode 0711 (mappers open the files they are told about; nobody lists them). Directories
- * of dead regionds of this pool are removed first.
- */
-function makeCopyDirectory(address: SocketAddress): string {
-  const root = fs.existsSync(WORKING_COPY_ROOT) ? WORKING_COPY_ROOT : os.tmpdir();
-  const prefix = `regions-${createHash('sha256').update(address.poolPath).digest('hex').slice(0, 12)}-`;
-  for (const entry of fs.readdirSync(root)) {
-    const pid = Number(entry.slice(prefix.length));
-    if (entry.startsWith(prefix) && Number.isSafeInteger(pid) && pid > 0 && !processExists(pid)) {
-      fs.rmSync(path.join(root, entry), { recursive: true, force: true });
-    }
-  }
-  const directory = path.join(root, `${prefix}${process.pid}`);
-  fs.rmSync(directory, { recursive: true, force: true });
-  fs.mkdirSync(directory, { mode: 0o700 });
-  fs.chmodSync(directory, 0o711);
-  return directory;
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -10,16 +10,25 @@
 // (it gets a PROTOCOL or INVALID reply), send a frame that is too long, speak before its
 // hello or with another protocol version, or stall in the middle of a frame (its connection
 // is closed), leave replies unread (closed past REPLY_BACKLOG_BYTES_MAX), or die (forgotten:
-// its mappings and staged writes are released). None of these stops regiond.
+// its mappings and staged writes are released). None of these stops regiond. Nor can it hold
+// every place: a connection that says no hello within helloTimeoutMs is closed (however it
+// dribbles bytes), and a uid other than root and the pool's owner holds at most
+// CLIENTS_PER_UID_MAX connections. Asking regiond to leave (retire) and changing who may
+// connect (setAccess) are the pool owner's or root's.
 
 import fs from 'node:fs';
 import type net from 'node:net';
 import { addon } from '../arch/addon.js';
-import { CLIENTS_MAX, FRAME_TIMEOUT_MS, PROTOCOL_VERSION, REPLY_BACKLOG_BYTES_MAX, REQUEST_BYTES_MAX } from '../constants.js';
+import type { PoolAccess } from '../api.js';
+import { CLIENTS_MAX, CLIENTS_PER_UID_MAX, FRAME_TIMEOUT_MS, PROTOCOL_VERSION, REPLY_BACKLOG_BYTES_MAX, REQUEST_BYTES_MAX } from '../constants.js';
 import { RegionError } from '../errors.js';
-import { processStartTime } from './process_identity.js';
+import { type AccessChange, requirePoolOwner } from '../kernel/access.js';
+import { assert } from '../util/assert.js';
+import { ProcessHandle } from './process_handle.js';
 import { decodePayload, encodeFrame, FrameReader, parseRequest, type Request, requestId } from './protocol.js';
-import { Client, type Peer, type Syscalls } from './syscalls.js';
+import { socketAdmits } from './socket_binding.js';
+import { Client, type Peer } from './client_record.js';
+import type { Syscalls } from './syscalls.js';
 
 export interface HelloResult {
   protocol: number;
@@ -37,6 +46,12 @@ export interface ServerOptions {
   onIdle: () => void;
   /** Internal errors (bugs) are logged here, and answered; regiond goes on. */
   log: (line: string) => void;
+  /** The pool file's owner: not limited per uid; may retire regiond and change access. */
+  ownerUid: number;
+  /** A connection that has not said hello this long after it was accepted is closed. */
+  helloTimeoutMs: number;
+  /** Applies an access change to the socket and the pool (regiond.ts); returns the new setting. */
+  setAccess: (change: AccessChange) => PoolAccess;
 }
 
 export class RegiondServer {
@@ -75,9 +90,10 @@ export class RegiondServer {
       this.options.log(`regiond: dropped a connection whose peer is unknown: ${(error as Error).message}`);
       return void socket.destroy();
     }
-    if (this.connections.size >= CLIENTS_MAX) {
-      const message = `regiond (pid ${this.pid}) serves ${CLIENTS_MAX} clients already; retry when one has closed its pool`;
-      return void socket.end(encodeFrame({ id: null, ok: false, error: { code: 'BUSY', message } }), () => socket.destroy());
+    const refusal = this.refusal(peer);
+    if (refusal !== null) {
+      peer.process.release();
+      return void socket.end(encodeFrame({ id: null, ok: false, error: { code: 'BUSY', message: refusal } }), () => socket.destroy());
     }
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
@@ -85,10 +101,28 @@ export class RegiondServer {
     this.connections.add(connection);
   }
 
+  /** Why a new connection of peer is refused (BUSY), or null: places are bounded in all and per uid. */
+  private refusal(peer: Peer): string | null {
+    if (this.connections.size >= CLIENTS_MAX) return `regiond (pid ${this.pid}) serves ${CLIENTS_MAX} clients already; retry when one has closed its pool`;
+    if (peer.uid === 0 || peer.uid === this.options.ownerUid) return null;
+    let held = 0;
+    for (const connection of this.connections) if (connection.client.peer.uid === peer.uid) held++;
+    if (held < CLIENTS_PER_UID_MAX) return null;
+    return `regiond (pid ${this.pid}) serves ${held} connections of uid ${peer.uid} already, the most one user may hold (${CLIENTS_PER_UID_MAX}); close some of its pools first`;
+  }
+
+  /** After an access change, connections the socket would not admit now are closed, as the kernel would refuse them. */
+  dropUnadmitted(access: PoolAccess): void {
+    for (const { client, socket } of this.connections) {
+      if (!socketAdmits(access, this.options.ownerUid, client.peer.uid, client.peer.gids)) socket.destroy();
+    }
+  }
+
   /** The connection closed, for whatever reason: release what its client held. */
   forget(connection: Connection): void {
     if (!this.connections.delete(connection)) return;
     this.syscalls.forget(connection.client);
+    connection.client.peer.process.release(); // after the copies have let go of it as a mapper
     if (this.connections.size === 0) this.armIdle();
   }
 
@@ -112,6 +146,12 @@ class Connection {
   private readonly reader = new FrameReader(REQUEST_BYTES_MAX);
   private greeted = false;
   private ended = false;
+  /** A deadline, not an idle timeout: bytes dribbled before hello do not extend it. */
+  private readonly helloTimer: NodeJS.Timeout;
+  /** socket.write calls not yet completed. */
+  private inFlight = 0;
+  /** Replies waiting for inFlight to reach 0 (one with a descriptor is first among them). */
+  private readonly queued: { frame: Uint8Array; fd: number }[] = [];
 
   constructor(
     private readonly server: RegiondServer,
@@ -120,7 +160,12 @@ class Connection {
   ) {
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('timeout', () => socket.destroy()); // a frame begun and not finished in time
-    socket.on('close', () => server.forget(this));
+    this.helloTimer = setTimeout(() => void (this.greeted || socket.destroy()), server.options.helloTimeoutMs);
+    socket.on('close', () => {
+      clearTimeout(this.helloTimer);
+      server.forget(this);
+      for (const { fd } of this.queued.splice(0)) closeFd(fd);
+    });
   }
 
   private receive(chunk: Buffer): void {
@@ -160,9 +205,10 @@ class Connection {
       this.send({ id: request.id, ok: true, result: null });
       return this.end();
     }
-    if (MUTATING.has(request.op) && !alive(this.client.peer)) return void this.socket.destroy(); // a dead process's last request: dropped, as a kernel drops a killed process's system call
+    if (MUTATING.has(request.op) && this.client.peer.process.exited) return void this.socket.destroy(); // a dead process's last request: dropped, as a kernel drops a killed process's system call
+    if (request.op === 'setAccess') return this.setAccess(request.id, { socketMode: request.socketMode, group: request.group });
     const reply = this.server.syscalls.call(this.client, request);
-    this.send({ id: request.id, ok: true, result: reply.result ?? null }, reply.data);
+    this.send({ id: request.id, ok: true, result: reply.result ?? null }, reply.data, reply.fd);
   }
 
   private hello(id: number, protocol: number): void {
@@ -172,12 +218,14 @@ class Connection {
       return this.fail(id, new RegionError('PROTOCOL', message));
     }
     this.greeted = true;
+    clearTimeout(this.helloTimer);
     const result: HelloResult = { protocol: PROTOCOL_VERSION, pid: this.server.pid, startedAt: this.server.options.startedAt, pool: this.server.options.pool };
     this.send({ id, ok: true, result });
   }
 
-  /** An exclusive opener asks an idle regiond to leave: it does if this is its only client. */
+  /** An exclusive opener (only the owner or root can open the file) asks an idle regiond to leave: it does if this is its only client. */
   private retire(id: number): void {
+    requirePoolOwner(this.client.peer.uid, this.server.options.ownerUid, 'stop the regiond of', this.server.options.pool);
     const others = this.server.clients().length - 1;
     this.send({ id, ok: true, result: { retiring: others === 0, clients: others } });
     if (others > 0) return;
@@ -185,15 +233,66 @@ class Connection {
     setImmediate(() => this.server.options.onIdle());
   }
 
+  /** The reply goes out first; then connections the new setting no longer admits are closed. */
+  private setAccess(id: number, change: AccessChange): void {
+    requirePoolOwner(this.client.peer.uid, this.server.options.ownerUid, 'change who may reach', this.server.options.pool);
+    const access = this.server.options.setAccess(change);
+    this.send({ id, ok: true, result: access });
+    this.server.dropUnadmitted(access);
+  }
+
   private fail(id: number | null, error: unknown): void {
     this.send({ id, ok: false, error: this.errorBody(error) });
     this.end();
   }
 
-  private send(header: unknown, data?: Uint8Array): void {
-    if (this.ended || this.socket.destroyed) return;
-    this.socket.write(encodeFrame(header, data));
+  /**
+   * Replies go out in order. Node's sockets cannot pass descriptors, so a reply that carries
+   * one (a working copy) is sent with sendmsg natively, and only once every earlier reply has
+   * left Node's queue; the descriptor is this reply's own and is closed once sent or dropped.
+   */
+  private send(header: unknown, data?: Uint8Array, fd = -1): void {
+    const frame = encodeFrame(header, data);
+    if (this.ended || this.socket.destroyed) return closeFd(fd);
+    if (fd < 0 && this.queued.length === 0) return this.write(frame);
+    this.queued.push({ frame, fd });
+    this.flushQueued();
+  }
+
+  private write(frame: Uint8Array): void {
+    this.inFlight++;
+    this.socket.write(frame, () => {
+      this.inFlight--;
+      this.flushQueued();
+    });
     if (this.socket.writableLength > REPLY_BACKLOG_BYTES_MAX) this.socket.destroy(); // it does not read its replies
+  }
+
+  private flushQueued(): void {
+    while (this.queued.length > 0 && this.inFlight === 0) {
+      const next = this.queued.shift();
+      assert(next !== undefined, 'regiond: a queued reply');
+      if (this.ended || this.socket.destroyed) {
+        closeFd(next.fd);
+        continue;
+      }
+      if (next.fd < 0) {
+        this.write(next.frame);
+        continue;
+      }
+      let sent = 0;
+      try {
+        sent = addon.socketSendSome(socketFd(this.socket), next.frame, next.fd);
+      } catch {
+        sent = 0; // the peer is gone: 'close' follows
+      } finally {
+        closeFd(next.fd);
+      }
+      // Its earlier replies were all read (Node's queue is empty), yet no room for a small
+      // one: a client that asks for descriptors and reads nothing is not served.
+      if (sent === 0) return void this.socket.destroy();
+      if (sent < next.frame.length) this.write(next.frame.subarray(sent));
+    }
   }
 
   /** Our last reply goes out, then the socket closes, whether or not the peer ever closes its side. */
@@ -211,30 +310,27 @@ class Connection {
 }
 
 /** Requests that change the pool: not run for a client that died after sending them. */
-const MUTATING = new Set<Request['op']>(['create', 'rename', 'resize', 'remove', 'chmod', 'grow', 'write', 'stageCommit', 'pmsync']);
+const MUTATING = new Set<Request['op']>(['create', 'rename', 'resize', 'remove', 'chmod', 'grow', 'write', 'stageCommit', 'pmsync', 'setAccess']);
 
-/** The peer still runs (not gone, not a zombie, not a later process with its pid). */
-function alive(peer: Peer): boolean {
-  if (peer.startTime < 0) return true; // /proc said nothing at accept (hidepid): no way to tell
-  let stat: string;
-  try {
-    stat = fs.readFileSync(`/proc/${peer.pid}/stat`, 'utf8');
-  } catch {
-    return false;
-  }
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3, the state
-  return fields[0] !== 'Z' && fields[0] !== 'X' && Number(fields[19]) === peer.startTime;
-}
-
-/** The kernel's word on who connected: SO_PEERCRED, plus the supplementary groups of that pid. */
+/** The kernel's word on who connected: SO_PEERCRED, a pidfd of that process, and the supplementary groups of its pid. */
 function peerOf(socket: net.Socket): Peer {
-  // net.Socket has no public descriptor; its libuv handle has one (`fd`, on Unix).
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) throw new Error('the connection has no descriptor');
+  const fd = socketFd(socket);
   const credentials = addon.peerCredentials(fd);
+  const process = ProcessHandle.ofPeer(fd, credentials.pid);
   const gids = [credentials.gid];
   for (const gid of supplementaryGroups(credentials.pid)) if (!gids.includes(gid)) gids.push(gid);
-  return { pid: credentials.pid, uid: credentials.uid, gids, startTime: processStartTime(credentials.pid) };
+  if (process.exited) {
+    process.release();
+    throw new Error(`pid ${credentials.pid} exited before it was accepted`); // its groups may be another process's
+  }
+  return { pid: credentials.pid, uid: credentials.uid, gids, process };
+}
+
+/** net.Socket has no public descriptor; its libuv handle has one (`fd`, on Unix). */
+function socketFd(socket: net.Socket): number {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw new Error('the connection has no descriptor');
+  return fd;
 }
 
 /** The `Groups:` line of /proc/<pid>/status (empty if the process is already gone). */
@@ -253,4 +349,8 @@ function supplementaryGroups(pid: number): number[] {
     .split(/\s+/)
     .filter((word) => /^\d+$/.test(word))
     .map(Number);
+}
+
+function closeFd(fd: number): void {
+  if (fd >= 0) fs.closeSync(fd);
 }

@@ -18,7 +18,7 @@ import type { Mapping } from '../map/mapping.js';
 import { closeSharedCopies, mapShared } from '../map/shared_copy.js';
 import { userfaultfdAvailable } from '../map/trackers.js';
 import { parseSize } from '../util/size.js';
-import type { Connection, Response } from './client.js';
+import type { Connection, FdResponse, Response } from './client.js';
 import { connectRegiond } from './launcher.js';
 import type { Op, WireRef } from './protocol.js';
 import type { MapResult } from './syscalls.js';
@@ -26,7 +26,7 @@ import type { MapResult } from './syscalls.js';
 export class SharedPool implements Pool {
   readonly mode = 'shared' as const;
   private readonly mappings = new Set<Mapping>();
-  private readonly copyPaths = new Set<string>();
+  private readonly copyKeys = new Set<string>();
 
   /** @internal */
   constructor(
@@ -48,6 +48,11 @@ export class SharedPool implements Pool {
   /** @internal one request to regiond */
   call<T>(op: Op, args: Record<string, unknown> = {}, data?: Uint8Array): Response<T> {
     return this.connection.request<T>(op, args, data);
+  }
+
+  /** @internal one request whose reply passes a descriptor, which the caller owns */
+  callFd<T>(op: Op, args: Record<string, unknown> = {}): FdResponse<T> {
+    return this.connection.requestFd<T>(op, args);
   }
 
   create(name: string, options: CreateRegionOptions): RegionInfo {
@@ -115,7 +120,7 @@ export class SharedPool implements Pool {
   close(): void {
     if (this.connection.closed) return;
     for (const mapping of [...this.mappings]) mapping.unmap();
-    closeSharedCopies(this.copyPaths);
+    closeSharedCopies(this.copyKeys);
     try {
       this.call('close');
     } catch {
@@ -125,9 +130,9 @@ export class SharedPool implements Pool {
   }
 
   /** @internal a mapping made through this pool: unmapped at close */
-  adopt(mapping: Mapping, copyPath: string): void {
+  adopt(mapping: Mapping, copyKey: string): void {
     this.mappings.add(mapping);
-    this.copyPaths.add(copyPath);
+    this.copyKeys.add(copyKey);
   }
 
   /** @internal */
@@ -217,7 +222,7 @@ export class SharedRegion implements Region {
     if (length > MAP_CHUNK_BYTES) throw new RegionError('INVALID', `map length ${length} exceeds ${MAP_CHUNK_BYTES} bytes (one ArrayBuffer); map windows with offset and length`);
     // From regiond's answer on, a pmsync anywhere signals this process: the handler must be in first.
     if (this.access === 'rw') addon.shootdownInstall(SHOOTDOWN_SIGNAL);
-    const granted = this.pool.call<MapResult>('map', { region: this.ref, access: this.access, offset, length, tracking }).result;
+    const { result: granted, fd } = this.pool.callFd<MapResult>('map', { region: this.ref, access: this.access, offset, length, tracking });
     const release = (): void => {
       try {
         this.pool.call('unmap', { mapping: granted.mapping });
@@ -227,12 +232,13 @@ export class SharedRegion implements Region {
     };
     let mapping: Mapping;
     try {
-      mapping = mapShared(granted.description, { offset, length, tracking, writable: granted.writable, slot: granted.slot, pmsync: () => this.remotePmsync() });
+      const mapped = mapShared(fd, granted.description, { offset, length, tracking, writable: granted.writable, slot: granted.slot, pmsync: () => this.remotePmsync() });
+      mapping = mapped.mapping;
+      this.pool.adopt(mapping, mapped.key);
     } catch (error) {
       release();
       throw error;
     }
-    this.pool.adopt(mapping, granted.description.path);
     const unmap = mapping.unmap.bind(mapping);
     mapping.unmap = (): void => {
       if (!mapping.isMapped) return;

@@ -1,7 +1,10 @@
 // The cross-address-space pmsync (DESIGN.md section 6), regiond's side. Every mapped region
-// has a shared working copy: a file on tmpfs whose first pages are the control area
+// has a shared working copy: a memfd whose first pages are the control area
 // (src/map/control_area.ts) and the rest the region's pages, mapped MAP_SHARED by regiond and
-// by every process that maps the region.
+// by every process that maps the region. It has no name in any file system: a process gets
+// it only as a descriptor in regiond's reply to its map request, opened read-only unless the
+// region's mode granted it 'rw' (the memfd's own mode is 0600, so a read-only descriptor
+// cannot be reopened writable through /proc by another user).
 //
 // pmsync:
 //   1. raise the request sequence and signal every mapping process (a real-time signal); each
@@ -12,12 +15,12 @@
 //      copy those pages to PM and commit them in one journal record;
 //   3. release: the release sequence = the request sequence; writers that faulted while frozen
 //      wake (futex) and go on.
-// A mapper that died is skipped (pid and start time); one that does not answer in
+// Mappers are held by pidfd (process_handle.ts), so the signal reaches the process that
+// mapped and no later one with its pid. A mapper that exited is skipped; one that does not answer in
 // SHOOTDOWN_TIMEOUT_MS (e.g. stopped) makes the pmsync fail with TIMEOUT naming it, and the
 // others are released with their dirty bits kept for the next pmsync.
 
 import fs from 'node:fs';
-import path from 'node:path';
 import { addon, type MapHandle } from '../arch/addon.js';
 import type { RegionInfo, SyncStats } from '../api.js';
 import { MAP_CHUNK_BYTES, PAGE_BYTES, SHOOTDOWN_POLL_MS, SHOOTDOWN_SIGNAL, SHOOTDOWN_TIMEOUT_MS } from '../constants.js';
@@ -26,26 +29,25 @@ import type { RegionManager, RegionRef } from '../kernel/region_manager.js';
 import { CONTROL_MAGIC, CONTROL_VERSION, controlBytes, type SharedCopyDescription, MAPPER_SLOTS, markBits, MECHANISM_CODE, SLOT_WORD, slotByteOffset, slotWord, takeBits, WORD } from '../map/control_area.js';
 import { finishMeter, startMeter } from '../map/sync_stats.js';
 import { assert } from '../util/assert.js';
-import { processStartTime } from './process_identity.js';
+import type { ProcessHandle } from './process_handle.js';
 
 export type { SharedCopyDescription };
 
 export interface Mapper {
   pid: number;
   uid: number;
-  startTime: number;
+  process: ProcessHandle;
 }
 
-let sequence = 0;
-
 export class SharedWorkingCopy {
-  readonly path: string;
   readonly pages: number;
   private readonly control: number;
+  /** The memfd; mapped here, and reopened for each map reply. */
+  private readonly fd: number;
   private readonly handle: MapHandle;
   private readonly words: Int32Array;
   private readonly chunks: Uint8Array[];
-  private readonly mappers = new Map<number, { slot: number; count: number; startTime: number }>();
+  private readonly mappers = new Map<number, { slot: number; count: number; process: ProcessHandle }>();
   /**
    * A mapper went away without a shootdown taking its dirty pages (with userfaultfd they live
    * only in its page tables): the next pmsync compares every page with PM so none is lost.
@@ -56,22 +58,16 @@ export class SharedWorkingCopy {
     private readonly kernel: RegionManager,
     readonly ref: RegionRef,
     readonly info: RegionInfo,
-    directory: string,
   ) {
     this.pages = Math.ceil(info.sizeBytes / PAGE_BYTES);
     this.control = controlBytes(this.pages);
-    this.path = path.join(directory, `.regions-copy-${process.pid}-${ref.index}-${ref.generation}-${++sequence}`);
-    const fd = fs.openSync(this.path, 'wx+', info.mode & 0o666);
+    this.fd = addon.memfdCreate(`region ${info.name}`, this.control + this.pages * PAGE_BYTES);
     try {
-      fs.fchmodSync(fd, info.mode & 0o666); // the umask must not narrow what the region's mode grants
-      if (process.getuid?.() === 0) fs.fchownSync(fd, info.uid, info.gid);
-      fs.ftruncateSync(fd, this.control + this.pages * PAGE_BYTES);
-      this.handle = addon.map(fd, 0, this.control + this.pages * PAGE_BYTES, true, false);
+      fs.fchmodSync(this.fd, 0o600); // a memfd starts at 0777: only regiond's user may reopen it
+      this.handle = addon.map(this.fd, 0, this.control + this.pages * PAGE_BYTES, true, false);
     } catch (error) {
-      fs.rmSync(this.path, { force: true });
+      fs.closeSync(this.fd);
       throw error;
-    } finally {
-      fs.closeSync(fd);
     }
     this.words = new Int32Array(addon.sharedBuffer(this.handle, 0, this.control));
     this.chunks = [];
@@ -99,8 +95,17 @@ export class SharedWorkingCopy {
     return chunk.subarray(within, within + PAGE_BYTES);
   }
 
+  /**
+   * A new descriptor of the copy for one map reply (the reply owns it): a new open file
+   * description, read-only for 'ro', so what one client does to its descriptor touches no
+   * other's and a read-only one cannot map writable.
+   */
+  descriptor(access: 'ro' | 'rw'): number {
+    return fs.openSync(`/proc/self/fd/${this.fd}`, access === 'rw' ? fs.constants.O_RDWR : fs.constants.O_RDONLY);
+  }
+
   describe(): SharedCopyDescription {
-    return { path: this.path, regionName: this.info.name, sizeBytes: this.info.sizeBytes, pages: this.pages, controlBytes: this.control, signal: SHOOTDOWN_SIGNAL };
+    return { regionName: this.info.name, sizeBytes: this.info.sizeBytes, pages: this.pages, controlBytes: this.control, signal: SHOOTDOWN_SIGNAL };
   }
 
   get mapperCount(): number {
@@ -110,11 +115,12 @@ export class SharedWorkingCopy {
   /** A process maps the region: it gets a slot (one per process, counted per mapping). */
   addMapper(mapper: Mapper): number {
     const known = this.mappers.get(mapper.pid);
-    if (known && known.startTime === mapper.startTime) {
+    // Two processes alive at once never share a pid: a live holder of this pid is this process.
+    if (known && !known.process.exited) {
       known.count++;
       return known.slot;
     }
-    if (known) this.freeSlot(mapper.pid);
+    if (known) this.buried(mapper.pid);
     const used = new Set([...this.mappers.values()].map((m) => m.slot));
     let slot = 0;
     while (used.has(slot)) slot++;
@@ -123,7 +129,7 @@ export class SharedWorkingCopy {
     Atomics.store(this.words, slotWord(slot, SLOT_WORD.mechanism), MECHANISM_CODE.none);
     Atomics.store(this.words, slotWord(slot, SLOT_WORD.registered), 0);
     Atomics.store(this.words, slotWord(slot, SLOT_WORD.pid), mapper.pid);
-    this.mappers.set(mapper.pid, { slot, count: 1, startTime: mapper.startTime });
+    this.mappers.set(mapper.pid, { slot, count: 1, process: mapper.process.acquire() });
     return slot;
   }
 
@@ -146,6 +152,7 @@ export class SharedWorkingCopy {
     Atomics.store(this.words, slotWord(known.slot, SLOT_WORD.pid), 0);
     Atomics.store(this.words, slotWord(known.slot, SLOT_WORD.registered), 0);
     this.mappers.delete(pid);
+    known.process.release();
   }
 
   /** A mapper found dead: its unreported stores are in the copy, so compare at this pmsync. */
@@ -160,7 +167,7 @@ export class SharedWorkingCopy {
     const seq = (Atomics.load(this.words, WORD.requestSeq) + 1) | 0;
     Atomics.store(this.words, WORD.requestSeq, seq);
     try {
-      for (const [pid] of this.mappers) this.signal(pid);
+      for (const [pid, mapper] of [...this.mappers]) this.signal(pid, mapper.process);
       this.awaitAcknowledgements(seq);
       return this.commit(start);
     } finally {
@@ -169,16 +176,19 @@ export class SharedWorkingCopy {
     }
   }
 
-  private signal(pid: number): void {
+  /** Signals the mapper through its pidfd; one that has exited is buried instead. */
+  private signal(pid: number, process: ProcessHandle): void {
+    let sent: boolean;
     try {
-      process.kill(pid, SHOOTDOWN_SIGNAL);
+      sent = process.signal(SHOOTDOWN_SIGNAL);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EPERM') {
         // Alive but out of reach: its stores cannot be frozen, so committing would break atomicity.
-        throw new RegionError('PERMISSION', `pmsync of region "${this.info.name}": regiond (uid ${process.getuid?.() ?? '?'}) may not signal mapping process ${pid} of another user; run regiond as root to share regions across users`);
+        throw new RegionError('PERMISSION', `pmsync of region "${this.info.name}": regiond (uid ${globalThis.process.getuid?.() ?? '?'}) may not signal mapping process ${pid} of another user; run regiond as root to share regions across users`);
       }
-      this.buried(pid); // gone: nothing of it to wait for
+      throw error;
     }
+    if (!sent) this.buried(pid); // exited: nothing of it to wait for, whoever has its pid now
   }
 
   /**
@@ -197,9 +207,9 @@ export class SharedWorkingCopy {
         if (Atomics.load(this.words, slotWord(mapper.slot, SLOT_WORD.registered)) === 0) break;
         const acked = Atomics.load(this.words, word);
         if (acked === seq) break;
-        if (poll > 0) this.signal(pid);
+        if (poll > 0) this.signal(pid, mapper.process);
         if (!this.mappers.has(pid)) break;
-        if (!alive(pid, mapper.startTime)) {
+        if (mapper.process.exited) {
           this.buried(pid);
           break;
         }
@@ -255,23 +265,15 @@ export class SharedWorkingCopy {
   }
 
   close(): void {
+    for (const pid of [...this.mappers.keys()]) this.freeSlot(pid);
     addon.unmap(this.handle);
-    fs.rmSync(this.path, { force: true });
+    fs.closeSync(this.fd);
   }
 
   /** The slot layout offset, for tests. */
   static slotOffset(slot: number): number {
     return slotByteOffset(slot);
   }
-}
-
-function alive(pid: number, startTime: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  return processStartTime(pid) === startTime;
 }
 
 function zeroTail(page: Uint8Array, keep: number): Uint8Array {

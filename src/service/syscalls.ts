@@ -8,62 +8,20 @@
 // client says. A region handle on the wire is only a name (slot + generation); holding one
 // grants nothing by itself.
 
+import fs from 'node:fs';
 import { poolInfoOf } from '../pool_info.js';
 import type { Access, PoolInfo, RegionInfo, SyncStats } from '../api.js';
 import { LIST_PAGE_REGIONS, MAP_CHUNK_BYTES, MAPPINGS_PER_CLIENT_MAX, PAGE_BYTES, STAGING_BYTES_MAX, STAGINGS_PER_CLIENT_MAX } from '../constants.js';
 import { RegionError } from '../errors.js';
-import { checkAccess, type Credentials } from '../kernel/permission.js';
+import { requirePoolOwner } from '../kernel/access.js';
+import { checkAccess } from '../kernel/permission.js';
 import { checkRegionSize } from '../kernel/names.js';
 import type { RegionManager, RegionRef } from '../kernel/region_manager.js';
 import { finishMeter, startMeter } from '../map/sync_stats.js';
 import { assert, unreachable } from '../util/assert.js';
 import type { Request, WireRef } from './protocol.js';
+import type { Client, Staging } from './client_record.js';
 import { type SharedCopyDescription, SharedWorkingCopy } from './shootdown.js';
-
-/** Who is at the other end of a connection, as the kernel says. */
-export interface Peer {
-  pid: number;
-  uid: number;
-  /** Primary group first, then the supplementary groups. */
-  gids: number[];
-  /** Clock ticks since boot (/proc/<pid>/stat): tells the process from a later one with its pid. */
-  startTime: number;
-}
-
-interface MappingRecord {
-  ref: RegionRef;
-  pid: number;
-  /** A writable mapping makes its process a mapper the shootdown must freeze; a read-only one cannot store. */
-  mapper: boolean;
-}
-
-interface Staging {
-  ref: RegionRef;
-  offset: number;
-  bytes: Buffer;
-  received: number;
-}
-
-/** A connection's resources: released when it closes, whatever the reason. */
-export class Client {
-  readonly opened = new Set<number>();
-  readonly mappings = new Map<number, MappingRecord>();
-  readonly stagings = new Map<number, Staging>();
-  private nextHandle = 1;
-
-  constructor(
-    readonly id: number,
-    readonly peer: Peer,
-  ) {}
-
-  handle(): number {
-    return this.nextHandle++;
-  }
-
-  get credentials(): Credentials {
-    return { uid: this.peer.uid, gids: this.peer.gids };
-  }
-}
 
 export interface ServerView {
   pid: number;
@@ -84,6 +42,8 @@ export interface MapResult {
 export interface Reply {
   result: unknown;
   data?: Uint8Array;
+  /** A descriptor passed with the reply (SCM_RIGHTS); the connection closes it once sent. */
+  fd?: number;
 }
 
 export class Syscalls {
@@ -95,8 +55,8 @@ export class Syscalls {
 
   constructor(
     private readonly kernel: RegionManager,
-    private readonly pool: { path: string; persistence: 'pmem' | 'msync' },
-    private readonly copyDirectory: string,
+    /** owner: the pool file's uid. */
+    private readonly pool: { path: string; persistence: 'pmem' | 'msync'; owner: number },
     private readonly server: ServerView,
   ) {}
 
@@ -105,6 +65,7 @@ export class Syscalls {
       case 'hello':
       case 'close':
       case 'retire':
+      case 'setAccess':
         throw new RegionError('PROTOCOL', `${request.op} is handled by the connection, not the kernel`);
       case 'create': return { result: this.create(client, request.name, request.size, request.mode) };
       case 'open': return { result: this.open(client, request.name, request.access) };
@@ -115,7 +76,7 @@ export class Syscalls {
       case 'resize': return { result: this.resize(client, request.name, request.size) };
       case 'remove': return { result: this.remove(client, request.name) };
       case 'chmod': return { result: this.chmod(client, request.name, request.mode) };
-      case 'grow': return { result: this.grow(request.size) };
+      case 'grow': return { result: this.grow(client, request.size) };
       case 'info': return { result: this.info() };
       case 'check': return { result: this.kernel.check() };
       case 'read': return this.read(client, request.region, request.offset, request.length);
@@ -124,7 +85,7 @@ export class Syscalls {
       case 'stageData': return { result: this.stageData(client, request.staging, request.at, request.data) };
       case 'stageCommit': return { result: this.stageCommit(client, request.staging) };
       case 'stageAbort': return { result: this.stageAbort(client, request.staging) };
-      case 'map': return { result: this.map(client, request.region, request.access, request.offset, request.length) };
+      case 'map': return this.map(client, request.region, request.access, request.offset, request.length);
       case 'unmap': return { result: this.unmap(client, request.mapping) };
       case 'pmsync': return { result: this.pmsync(client, request.region) };
       default: return unreachable(request, 'request op');
@@ -193,7 +154,9 @@ export class Syscalls {
     return null;
   }
 
-  private grow(size: number): null {
+  /** The pool file grows: its owner's (or root's) decision, as for any file. */
+  private grow(client: Client, size: number): null {
+    requirePoolOwner(client.peer.uid, this.pool.owner, 'grow', this.pool.path);
     this.kernel.grow(size);
     return null;
   }
@@ -305,7 +268,8 @@ export class Syscalls {
 
   // ---- mappings ------------------------------------------------------------------------------
 
-  private map(client: Client, ref: WireRef, access: Access, offset: number, length: number): MapResult {
+  /** The reply passes the working copy as a descriptor of the access granted (read-only for 'ro'). */
+  private map(client: Client, ref: WireRef, access: Access, offset: number, length: number): Reply {
     const info = this.kernel.info(ref);
     checkAccess(info, client.credentials, access);
     if (offset % PAGE_BYTES !== 0) throw new RegionError('INVALID', `map offset ${offset} must be a multiple of ${PAGE_BYTES}`);
@@ -315,12 +279,19 @@ export class Syscalls {
     if (client.mappings.size >= MAPPINGS_PER_CLIENT_MAX) throw new RegionError('NO_SPACE', `a client may hold at most ${MAPPINGS_PER_CLIENT_MAX} mappings; unmap some first`);
     const copy = this.copyFor(ref, info);
     const mapper = access === 'rw';
-    const slot = mapper ? copy.addMapper({ pid: client.peer.pid, uid: client.peer.uid, startTime: client.peer.startTime }) : -1;
+    const fd = copy.descriptor(access);
+    let slot = -1;
+    try {
+      if (mapper) slot = copy.addMapper({ pid: client.peer.pid, uid: client.peer.uid, process: client.peer.process });
+    } catch (error) {
+      fs.closeSync(fd);
+      throw error;
+    }
     const mapping = client.handle();
     client.mappings.set(mapping, { ref, pid: client.peer.pid, mapper });
     this.mapped.set(ref.index, (this.mapped.get(ref.index) ?? 0) + 1);
-    const result: MapResult = { mapping, slot, description: copy.describe(), writable: access === 'rw' };
-    return result;
+    const result: MapResult = { mapping, slot, description: copy.describe(), writable: mapper };
+    return { result, fd };
   }
 
   private unmap(client: Client, mapping: number): null {
@@ -347,7 +318,7 @@ export class Syscalls {
     const existing = this.copies.get(ref.index);
     if (existing && existing.ref.generation === ref.generation) return existing;
     if (existing) this.closeCopy(ref.index);
-    const copy = new SharedWorkingCopy(this.kernel, { index: ref.index, generation: ref.generation }, info, this.copyDirectory);
+    const copy = new SharedWorkingCopy(this.kernel, { index: ref.index, generation: ref.generation }, info);
     this.copies.set(ref.index, copy);
     return copy;
   }

@@ -7,6 +7,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Persistence } from '../../api.js';
 import { IDLE_EXIT_MS_DEFAULT } from '../../constants.js';
 import { RegionError } from '../../errors.js';
+import { socketMissing } from '../../service/reachability.js';
 import { runRegiond, StartDeclined } from '../../service/regiond.js';
 import { socketAddress } from '../../service/socket_path.js';
 import { act, globalsOf, withCommonOptions } from '../context.js';
@@ -41,6 +42,7 @@ async function daemon(cmd: Command): Promise<void> {
     if (!(error instanceof StartDeclined)) throw error;
     if (error.report.state === 'served') throw new RegionError('BUSY', `pool ${address.poolPath} is served by another regiond already`);
     const holder = error.report.holder;
+    if (error.report.regiond) throw socketMissing(address, holder);
     throw new RegionError('BUSY', `pool ${address.poolPath} is held exclusively by ${holder > 0 ? `pid ${holder}` : 'another process'}`);
   }
 }
