@@ -278,6 +278,8 @@ export interface Pool {
   readonly path: string;
   /** Where this pool's kernel runs: in this process or in regiond. */
   readonly mode: 'exclusive' | 'shared';
+  /** The regiond serving the pool (shared mode): its pid and start time; null in exclusive mode. */
+  readonly server: Pick<ServerInfo, 'pid' | 'startedAt'> | null;
   /**
    * Creates an empty (all-zero, sparse) region. Throws EXISTS if the name is taken, NO_SPACE if
    * the region table is full.

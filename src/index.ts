@@ -22,8 +22,9 @@
  */
 export { createPool, openPool, checkPool } from './pool.js';
 export { setPoolAccess } from './pool_access.js';
-export { ExclusivePool, LocalRegion } from './exclusive_pool.js';
-export { SharedPool, SharedRegion } from './service/shared_pool.js';
+export { PoolHandle } from './client/pool_handle.js';
+export { RegionHandle } from './client/region_handle.js';
+export type { KernelHost } from './client/transport.js';
 export { Mapping } from './map/mapping.js';
 export type { Mechanism } from './map/tracker.js';
 export type { FlushInstruction } from './arch/addon.js';

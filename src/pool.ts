@@ -1,21 +1,26 @@
 // The entry points of the public API (DESIGN.md section 8): create, open and check a pool.
 
 import fs from 'node:fs';
+import path from 'node:path';
 import type { CheckReport, CreatePoolOptions, OpenPoolOptions, Persistence, Pool, PoolMode } from './api.js';
 import { addon } from './arch/addon.js';
+import { LocalTransport } from './client/local_transport.js';
+import { PoolHandle } from './client/pool_handle.js';
 import { BLOCK_BYTES, DAEMON_LOCK_WAIT_MS, SOCKET_MODE_DEFAULT } from './constants.js';
 import { RegionError } from './errors.js';
-import { ExclusivePool } from './exclusive_pool.js';
 import { changeAccess } from './kernel/access.js';
 import { inspectPool } from './kernel/check.js';
 import { currentCredentials } from './kernel/permission.js';
 import { RegionManager } from './kernel/region_manager.js';
 import { FileDevice } from './pm/file_device.js';
 import { accessChangeOf, restrictPoolFile } from './pool_access.js';
-import { retireRegiond } from './service/launcher.js';
+import { Client } from './service/client_record.js';
+import { connectRegiond, retireRegiond } from './service/launcher.js';
+import { ProcessHandle } from './service/process_handle.js';
 import { isRegiond, socketMissing } from './service/reachability.js';
 import { socketAddress } from './service/socket_path.js';
-import { SharedPool } from './service/shared_pool.js';
+import { Syscalls } from './service/syscalls.js';
+import { checkOptions } from './util/options.js';
 import { parseSize } from './util/size.js';
 
 const LOCK_BYTE_EXCLUSIVE = 0; // OFD lock: the real exclusion
@@ -28,6 +33,8 @@ const LOCK_BYTE_HOLDER = 1; // POSIX lock: lets a second opener learn the holder
  * that did not exist) open it in this process.
  */
 export function createPool(poolPath: string, options: CreatePoolOptions): Pool {
+  checkOptions(options, ['size', 'mode', 'persistence', 'access'], 'createPool options');
+  if (options === undefined) throw new RegionError('INVALID', 'createPool needs options with a size, e.g. { size: \'64MiB\' }');
   const mode = checkPoolMode(options.mode ?? 'shared');
   const persistence = options.persistence ?? 'auto';
   const sizeBytes = parseSize(options.size, 'pool size');
@@ -47,7 +54,7 @@ export function createPool(poolPath: string, options: CreatePoolOptions): Pool {
     device.close(); // regiond takes the lock from here
     return openPool(poolPath, { mode, persistence });
   }
-  return new ExclusivePool(poolPath, device, RegionManager.mount(device, poolPath), currentCredentials(), fs.fstatSync(device.fd).uid);
+  return kernelHere(poolPath, device);
 }
 
 /**
@@ -56,17 +63,18 @@ export function createPool(poolPath: string, options: CreatePoolOptions): Pool {
  * regiond serves the pool, else exclusive (the CLI's default).
  */
 export function openPool(poolPath: string, options: OpenPoolOptions = {}): Pool {
+  checkOptions(options, ['mode', 'persistence'], 'openPool options');
   const mode = checkPoolMode(options.mode ?? 'shared');
   const persistence = options.persistence ?? 'auto';
   if (mode !== 'exclusive') {
-    const shared = SharedPool.connect(poolPath, { start: mode === 'shared', persistence });
-    if (shared !== null) return shared;
+    const connection = connectRegiond(poolPath, { start: mode === 'shared', persistence });
+    if (connection !== null) return new PoolHandle(poolPath, connection);
   }
   const device = new FileDevice(poolPath, { persistence });
   try {
     lockExclusive(device, poolPath);
     restrictPoolFile(device.fd);
-    return new ExclusivePool(poolPath, device, RegionManager.mount(device, poolPath), currentCredentials(), fs.fstatSync(device.fd).uid);
+    return kernelHere(poolPath, device);
   } catch (error) {
     device.close();
     throw error;
@@ -74,10 +82,30 @@ export function openPool(poolPath: string, options: OpenPoolOptions = {}): Pool 
 }
 
 /**
+ * Exclusive mode: the pool's kernel runs in this process, under its lock (taken by the
+ * caller), and this process is its only caller; the pool handle owns the device from here.
+ */
+function kernelHere(poolPath: string, device: FileDevice): PoolHandle {
+  const kernel = RegionManager.mount(device, poolPath);
+  const who = currentCredentials();
+  const syscalls = new Syscalls(kernel, {
+    path: path.resolve(poolPath),
+    persistence: device.persistence,
+    owner: fs.fstatSync(device.fd).uid,
+    mode: 'exclusive',
+    server: null,
+    applyAccess: () => {}, // no regiond: the one that starts later reads the setting from the pool
+  });
+  const client = new Client(0, { pid: process.pid, uid: who.uid, gids: [...who.gids], process: ProcessHandle.self() });
+  return new PoolHandle(poolPath, new LocalTransport(poolPath, syscalls, client, device));
+}
+
+/**
  * fsck of a pool that is not open anywhere (it may be too damaged to mount): reports every
  * problem; with repair, fixes what needs no guessing.
  */
 export function checkPool(poolPath: string, options: { repair?: boolean; persistence?: Persistence } = {}): CheckReport {
+  checkOptions(options, ['repair', 'persistence'], 'checkPool options');
   const device = new FileDevice(poolPath, { persistence: options.persistence ?? 'auto' });
   try {
     lockExclusive(device, poolPath);

@@ -5,10 +5,10 @@
 import fs from 'node:fs';
 import type { Pool, PoolAccess, PoolAccessOptions } from './api.js';
 import { RegionError } from './errors.js';
-import { ExclusivePool } from './exclusive_pool.js';
+import { PoolHandle } from './client/pool_handle.js';
 import type { AccessChange } from './kernel/access.js';
-import { SharedPool } from './service/shared_pool.js';
 import { groupId } from './util/groups.js';
+import { checkOptions } from './util/options.js';
 
 /**
  * Sets who may connect to the pool's regiond: its socket's mode (0o600 to 0o666) and group.
@@ -18,8 +18,7 @@ import { groupId } from './util/groups.js';
  */
 export function setPoolAccess(pool: Pool, options: PoolAccessOptions): PoolAccess {
   const change = accessChangeOf(options);
-  if (pool instanceof SharedPool) return pool.call<PoolAccess>('setAccess', { ...change }).result; // regiond checks who asks, by SO_PEERCRED
-  if (pool instanceof ExclusivePool) return pool.setAccess(change);
+  if (pool instanceof PoolHandle) return pool.call<PoolAccess>('setAccess', { ...change }).result; // the kernel checks who asks
   throw new RegionError('INVALID', 'setPoolAccess takes a pool returned by createPool or openPool');
 }
 
@@ -27,6 +26,7 @@ export function setPoolAccess(pool: Pool, options: PoolAccessOptions): PoolAcces
 export function accessChangeOf(options: PoolAccessOptions | undefined): AccessChange {
   if (options === undefined) return {};
   if (typeof options !== 'object' || options === null) throw new RegionError('INVALID', 'access must be an object { socketMode?, group? }');
+  checkOptions(options, ['socketMode', 'group'], 'access options');
   const change: AccessChange = {};
   if (options.socketMode !== undefined) {
     if (typeof options.socketMode !== 'number') throw new RegionError('INVALID', `socketMode must be a number such as 0o660, got ${typeof options.socketMode}`);

@@ -2,7 +2,7 @@
 import type { PoolInfo } from './api.js';
 import { BLOCK_BYTES, FORMAT_VERSION } from './constants.js';
 import type { RegionManager } from './kernel/region_manager.js';
-import { userfaultfdAvailable } from './map/trackers.js';
+import { userfaultfdAvailable } from './map/fault_mechanism.js';
 
 export function poolInfoOf(kernel: RegionManager, path: string, persistence: PoolInfo['persistence'], mode: PoolInfo['mode']): PoolInfo {
   const counts = kernel.poolCounts();

@@ -11,23 +11,23 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createPool, openPool, type PoolInfo, type RegionInfo, type SharedPool } from '../src/index.js';
+import { createPool, openPool, type PoolInfo, type RegionInfo, type PoolHandle } from '../src/index.js';
 import { runAs, sharedTempDirectory, stopServer, testUser, USER } from './fixtures/second-user.js';
 
 process.env['REGIONS_QUIET'] = '1';
 delete process.env['REGIONS_POOL'];
 const base = sharedTempDirectory(os.tmpdir(), 'regions-perm-'); // the second user reaches the pools and their sockets here
-const served: SharedPool[] = [];
+const served: PoolHandle[] = [];
 after(() => {
   for (const pool of served) stopServer(pool);
   fs.rmSync(base, { recursive: true, force: true });
 });
 
 /** A pool served by a regiond that root started; its socket has `socketMode` (the pool file stays 0600). */
-function servedPool(name: string, socketMode: number): SharedPool {
+function servedPool(name: string, socketMode: number): PoolHandle {
   const poolPath = path.join(base, `${name}.pool`);
   createPool(poolPath, { size: '16MiB', mode: 'exclusive', access: { socketMode } }).close();
-  const pool = openPool(poolPath, { mode: 'shared' }) as SharedPool;
+  const pool = openPool(poolPath, { mode: 'shared' }) as PoolHandle;
   served.push(pool);
   return pool;
 }

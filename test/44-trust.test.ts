@@ -14,7 +14,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createPool, isRegionError, openPool, setPoolAccess, type SharedPool } from '../src/index.js';
+import { createPool, isRegionError, openPool, setPoolAccess, type PoolHandle } from '../src/index.js';
 import { socketAddress } from '../src/service/socket_path.js';
 import { CLIENT, type Line, runAs, sharedTempDirectory, stopServer, testUser } from './fixtures/second-user.js';
 
@@ -22,7 +22,7 @@ process.env['REGIONS_QUIET'] = '1';
 delete process.env['REGIONS_POOL'];
 const base = sharedTempDirectory(os.tmpdir(), 'regions-trust-');
 const children: ChildProcess[] = [];
-const served: SharedPool[] = [];
+const served: PoolHandle[] = [];
 after(() => {
   for (const child of children) child.kill('SIGKILL');
   for (const pool of served) stopServer(pool);
@@ -49,10 +49,10 @@ function allowConnections(poolPath: string, mode: number): void {
 }
 
 /** A pool served by a regiond that root started, open to every uid's connections. */
-function servedPool(name: string): SharedPool {
+function servedPool(name: string): PoolHandle {
   const poolPath = newPool(name);
   allowConnections(poolPath, 0o666);
-  const pool = openPool(poolPath, { mode: 'shared' }) as SharedPool;
+  const pool = openPool(poolPath, { mode: 'shared' }) as PoolHandle;
   served.push(pool);
   return pool;
 }

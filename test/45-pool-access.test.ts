@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createPool, openPool, type PoolInfo, type SharedPool, setPoolAccess } from '../src/index.js';
+import { createPool, openPool, type PoolInfo, type PoolHandle, setPoolAccess } from '../src/index.js';
 import { BLOCK_BYTES } from '../src/constants.js';
 import { decodeSuperblock, encodeSuperblock, SUPERBLOCK_BYTES } from '../src/format/superblock.js';
 import { socketAddress } from '../src/service/socket_path.js';
@@ -24,7 +24,7 @@ const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..
 process.env['REGIONS_QUIET'] = '1';
 delete process.env['REGIONS_POOL'];
 const base = sharedTempDirectory(os.tmpdir(), 'regions-access-');
-const served: SharedPool[] = [];
+const served: PoolHandle[] = [];
 after(() => {
   for (const pool of served) stopServer(pool);
   fs.rmSync(base, { recursive: true, force: true });
@@ -33,8 +33,8 @@ after(() => {
 const user = testUser();
 const skip = typeof user === 'string' ? user : false;
 
-function serve(poolPath: string): SharedPool {
-  const pool = openPool(poolPath, { mode: 'shared' }) as SharedPool;
+function serve(poolPath: string): PoolHandle {
+  const pool = openPool(poolPath, { mode: 'shared' }) as PoolHandle;
   served.push(pool);
   return pool;
 }

@@ -12,20 +12,20 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { CLIENTS_MAX, CLIENTS_PER_UID_MAX } from '../src/constants.js';
-import { createPool, isRegionError, openPool, type SharedPool } from '../src/index.js';
+import { createPool, isRegionError, openPool, type PoolHandle } from '../src/index.js';
 import { socketAddress } from '../src/service/socket_path.js';
 import { AccessClient } from './fixtures/access-runner.js';
-import { sharedTempDirectory, testUser } from './fixtures/second-user.js';
+import { regiondPid, sharedTempDirectory, testUser } from './fixtures/second-user.js';
 
 process.env['REGIONS_QUIET'] = '1';
 delete process.env['REGIONS_POOL'];
 const base = sharedTempDirectory(os.tmpdir(), 'regions-limits-');
-const served: SharedPool[] = [];
+const served: PoolHandle[] = [];
 const stopped: number[] = [];
 after(() => {
   for (const pid of stopped) signal(pid, 'SIGCONT');
   for (const pool of served) {
-    const pid = pool.server.pid;
+    const pid = regiondPid(pool);
     pool.close();
     signal(pid, 'SIGTERM');
   }
@@ -43,12 +43,12 @@ function signal(pid: number, name: NodeJS.Signals): void {
 }
 
 /** A fresh pool served by a regiond this process started (its environment goes to regiond). */
-function servedPool(name: string, access?: { socketMode: number }, env: Record<string, string> = {}): { pool: SharedPool; socket: string } {
+function servedPool(name: string, access?: { socketMode: number }, env: Record<string, string> = {}): { pool: PoolHandle; socket: string } {
   const poolPath = path.join(base, `${name}.pool`);
   createPool(poolPath, { size: '16MiB', mode: 'exclusive', ...(access ? { access } : {}) }).close();
   Object.assign(process.env, env);
   try {
-    const pool = openPool(poolPath, { mode: 'shared' }) as SharedPool;
+    const pool = openPool(poolPath, { mode: 'shared' }) as PoolHandle;
     served.push(pool);
     return { pool, socket: path.join(base, socketAddress(poolPath).name) };
   } finally {
@@ -82,7 +82,7 @@ function silentConnection(socketPath: string, dribble = false): { connected: Pro
 
 test(`connections that never say hello are closed: ${CLIENTS_MAX} of them do not lock the pool`, { timeout: 120_000 }, async () => {
   const { pool, socket } = servedPool('silent', undefined, { REGIONS_HELLO_TIMEOUT_MS: '1000' });
-  const pid = pool.server.pid;
+  const pid = regiondPid(pool);
   const closed: Promise<void>[] = [];
   for (let i = 0; i < CLIENTS_MAX; i++) {
     const silent = silentConnection(socket, i === 0);
@@ -90,8 +90,8 @@ test(`connections that never say hello are closed: ${CLIENTS_MAX} of them do not
     closed.push(silent.closed);
   }
   await Promise.all(closed); // each is closed by regiond; on a regiond without a hello deadline this never resolves
-  const later = openPool(pool.path, { mode: 'shared' }) as SharedPool;
-  assert.equal(later.server.pid, pid, 'the same regiond serves the next open');
+  const later = openPool(pool.path, { mode: 'shared' }) as PoolHandle;
+  assert.equal(regiondPid(later), pid, 'the same regiond serves the next open');
   assert.deepEqual(later.list(), []);
   later.close();
 });
@@ -114,23 +114,23 @@ test(`one uid holds at most ${CLIENTS_PER_UID_MAX} connections; the owner still 
 
 test('a deleted or replaced socket: the same regiond binds it again and a new open reaches it', async () => {
   const { pool, socket } = servedPool('rebind', { socketMode: 0o666 });
-  const pid = pool.server.pid;
+  const pid = regiondPid(pool);
   fs.unlinkSync(socket);
-  const again = openPool(pool.path, { mode: 'shared' }) as SharedPool;
-  assert.equal(again.server.pid, pid, 'reached the same regiond, not a new one');
+  const again = openPool(pool.path, { mode: 'shared' }) as PoolHandle;
+  assert.equal(regiondPid(again), pid, 'reached the same regiond, not a new one');
   assert.equal(fs.statSync(socket).mode & 0o777, 0o666, 'bound again with the pool\'s access setting');
   again.close();
   fs.rmSync(socket);
   fs.writeFileSync(socket, 'not a socket'); // replaced
-  const third = openPool(pool.path, { mode: 'auto' }) as SharedPool;
-  assert.deepEqual([third.mode, third.server.pid], ['shared', pid]);
+  const third = openPool(pool.path, { mode: 'auto' }) as PoolHandle;
+  assert.deepEqual([third.mode, regiondPid(third)], ['shared', pid]);
   assert.ok(fs.statSync(socket).isSocket());
   third.close();
 });
 
 test('a regiond that cannot bind again: the client names it instead of blaming an exclusive holder', async () => {
   const { pool, socket } = servedPool('stuck');
-  const pid = pool.server.pid;
+  const pid = regiondPid(pool);
   signal(pid, 'SIGSTOP'); // cannot notice the deletion
   stopped.push(pid);
   try {
@@ -143,7 +143,7 @@ test('a regiond that cannot bind again: the client names it instead of blaming a
   } finally {
     signal(pid, 'SIGCONT');
   }
-  const resumed = openPool(pool.path, { mode: 'shared' }) as SharedPool;
-  assert.equal(resumed.server.pid, pid);
+  const resumed = openPool(pool.path, { mode: 'shared' }) as PoolHandle;
+  assert.equal(regiondPid(resumed), pid);
   resumed.close();
 });

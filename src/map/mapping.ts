@@ -8,9 +8,9 @@ import { PAGE_BYTES } from '../constants.js';
 import { RegionError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import type { DirtyTracker, Mechanism } from './tracker.js';
-import { registerReadOnly } from './trackers.js';
+import { registerReadOnly } from './fault_mechanism.js';
 
-/** What a mapping needs from its working copy: the local one (exclusive) or a shared one. */
+/** What a mapping needs from the working copy it maps (shared_copy.ts). */
 export interface MappingBackend {
   readonly fd: number;
   /** Byte offset of the region's page 0 in fd. */
@@ -18,7 +18,6 @@ export interface MappingBackend {
   readonly label: string;
   readonly mappings: Set<Mapping>;
   makeTracker(handle: MapHandle, firstPage: number, pages: number, tracking: Tracking): DirtyTracker;
-  pmsync(): SyncStats;
   /** The mapping goes away: keep what its tracker knows (the caller closes the tracker after). */
   detach(mapping: Mapping, tracker: DirtyTracker): void;
 }
@@ -54,6 +53,8 @@ export class Mapping {
     readonly tracking: Tracking,
     /** False for a region opened 'ro': stores kill the process with a message naming the region. */
     readonly writable: boolean,
+    /** The region's pmsync, through the pool this mapping was made in. */
+    private readonly commit: () => SyncStats,
   ) {
     assert(offset % PAGE_BYTES === 0, 'mapping: offset page-aligned');
     this.firstPage = offset / PAGE_BYTES;
@@ -72,21 +73,12 @@ export class Mapping {
     copy.mappings.add(this);
   }
 
-  /**
-   * A SharedArrayBuffer over the same memory as `buffer`, for Atomics and worker threads.
-   * Created on first use: until then no other thread can store into the mapping (`buffer`
-   * cannot be transferred), so pmsync need not freeze it, which saves two mprotect calls.
-   */
+  /** A SharedArrayBuffer over the same memory as `buffer`, for Atomics and worker threads (created on first use). */
   get shared(): SharedArrayBuffer {
     if (!this.sharedView) {
       this.sharedView = this.mapped ? addon.sharedBuffer(this.handle, 0, this.pages * PAGE_BYTES) : new SharedArrayBuffer(this.pages * PAGE_BYTES);
     }
     return this.sharedView;
-  }
-
-  /** Other threads may store into the mapping: pmsync must freeze it. */
-  get threadsMayStore(): boolean {
-    return this.sharedView !== undefined;
   }
 
   /** The mechanism behind `tracking`: 'userfaultfd' or 'mprotect' for 'fault'. */
@@ -98,7 +90,7 @@ export class Mapping {
   pmsync(): SyncStats {
     this.live('pmsync');
     if (!this.writable) throw new RegionError('PERMISSION', `region "${this.copy.label}" is mapped read-only`);
-    return this.copy.pmsync();
+    return this.commit();
   }
 
   /** Tell a 'manual' mapping (or any) that [offset, offset+length) of this mapping was written. */
@@ -159,17 +151,6 @@ export class Mapping {
   /** False once unmap() was called (or the pool closed). */
   get isMapped(): boolean {
     return this.mapped;
-  }
-
-  /** @internal region pages dirtied through this mapping; the mapping is frozen. */
-  collect(): number[] {
-    assert(this.tracker !== null, 'mapping: collect on a writable mapping');
-    return [...this.tracker.collect()].map((p) => this.firstPage + p);
-  }
-
-  /** @internal after a pmsync: watch again; thaw if frozen. */
-  rearm(frozen: boolean): void {
-    this.tracker?.rearm(frozen);
   }
 
   private live(what: string): void {

@@ -17,7 +17,7 @@ const JOIN_WAIT_MS = 2 * SHOOTDOWN_TIMEOUT_MS;
 const JOIN_POLL_MS = 50;
 import { Mapping, type MappingBackend } from './mapping.js';
 import type { DirtyTracker, Mechanism } from './tracker.js';
-import { SEGV_FAULT_PAGES_MAX, userfaultfdAvailable, processUffd } from './trackers.js';
+import { SEGV_FAULT_PAGES_MAX, userfaultfdAvailable, processUffd } from './fault_mechanism.js';
 
 export type { SharedCopyDescription };
 
@@ -38,7 +38,7 @@ const copies = new Map<string, SharedCopy>();
 /**
  * Maps a window of the shared working copy that regiond passed as `fd` (which this call owns:
  * kept by a new copy, closed if the process maps that copy with that access already). Returns
- * the mapping and the copy's key, for closeSharedCopies.
+ * the mapping and the copy's key, for releaseSharedCopies.
  */
 export function mapShared(fd: number, description: SharedCopyDescription, options: SharedMapOptions): { mapping: Mapping; key: string } {
   let key: string;
@@ -55,16 +55,21 @@ export function mapShared(fd: number, description: SharedCopyDescription, option
     // While the process maps the copy its slot stays; after its last unmap regiond may give it another.
     if (options.writable) copy.slot = options.slot;
   } else {
-    copy = new SharedCopy(fd, description, options.writable, options.slot, options.pmsync);
+    copy = new SharedCopy(fd, description, options.writable, options.slot);
     copies.set(key, copy);
   }
-  return { mapping: new Mapping(copy, options.offset, options.length, options.tracking, options.writable), key };
+  return { mapping: new Mapping(copy, options.offset, options.length, options.tracking, options.writable, options.pmsync), key };
 }
 
-/** Unmaps every mapping of every shared copy (the pool is closing or regiond is gone). */
-export function closeSharedCopies(keys?: Iterable<string>): void {
-  for (const key of keys ?? [...copies.keys()]) {
-    copies.get(key)?.close();
+/**
+ * A pool closed after unmapping its own mappings: each of its copies that no other pool of
+ * this process still maps (two pools of one file share a copy) is let go.
+ */
+export function releaseSharedCopies(keys: Iterable<string>): void {
+  for (const key of keys) {
+    const copy = copies.get(key);
+    if (!copy || copy.mappings.size > 0) continue;
+    copy.close();
     copies.delete(key);
   }
 }
@@ -84,7 +89,6 @@ class SharedCopy implements MappingBackend {
     writable: boolean,
     /** This process's mapper slot; -1 for a read-only copy (it cannot store). */
     public slot: number,
-    private readonly remotePmsync: () => SyncStats,
   ) {
     this.label = description.regionName;
     this.dataOffset = description.controlBytes;
@@ -100,7 +104,10 @@ class SharedCopy implements MappingBackend {
 
   makeTracker(handle: MapHandle, firstPage: number, pages: number, tracking: Tracking): DirtyTracker {
     const mechanism: Mechanism = tracking === 'fault' ? (userfaultfdAvailable() ? 'userfaultfd' : 'mprotect') : tracking === 'scan' ? 'compare' : 'manual';
-    Atomics.store(this.words, slotWord(this.slot, SLOT_WORD.mechanism), MECHANISM_CODE[mechanism]);
+    // One word per process: once any of its mappings relies on comparison, regiond compares
+    // until the slot is freed, whatever trackers its later mappings use.
+    const word = slotWord(this.slot, SLOT_WORD.mechanism);
+    if (Atomics.load(this.words, word) !== MECHANISM_CODE.compare) Atomics.store(this.words, word, MECHANISM_CODE[mechanism]);
     return new SharedTracker(handle, firstPage, pages, mechanism, this);
   }
 
@@ -147,10 +154,6 @@ class SharedCopy implements MappingBackend {
 
   mark(first: number, end: number): void {
     markBits(this.words, first, end);
-  }
-
-  pmsync(): SyncStats {
-    return this.remotePmsync();
   }
 
   detach(mapping: Mapping, tracker: DirtyTracker): void {

@@ -115,10 +115,9 @@ function serve(device: FileDevice, address: SocketAddress, ownerUid: number, opt
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   const startedAt = Date.now();
   const view = { pid: process.pid, startedAt, clients: () => server?.clients() ?? [] };
-  const syscalls = new Syscalls(kernel, { path: address.poolPath, persistence: device.persistence, owner: ownerUid }, view);
-  const setAccess = (change: AccessChange): PoolAccess => changePoolAccess(kernel, binding, change);
+  const syscalls = new Syscalls(kernel, { path: address.poolPath, persistence: device.persistence, owner: ownerUid, mode: 'shared', server: view, applyAccess: (next) => binding.apply(next) });
   const helloTimeoutMs = envMilliseconds(HELLO_TIMEOUT_ENV) ?? HELLO_TIMEOUT_MS;
-  server = new RegiondServer(syscalls, { pool: address.poolPath, startedAt, idleExitMs: options.idleExitMs, onIdle: () => stop(), log, ownerUid, helloTimeoutMs, setAccess });
+  server = new RegiondServer(syscalls, { pool: address.poolPath, startedAt, idleExitMs: options.idleExitMs, onIdle: () => stop(), log, ownerUid, helloTimeoutMs });
   for (const listener of listeners) server.attach(listener);
   const running = server;
   cleanups.push(() => running.stop());
@@ -148,20 +147,6 @@ function poolOwner(device: FileDevice, poolPath: string): number {
   if (euid !== 0 && euid !== owner) throw new RegionError('PERMISSION', `regiond runs as uid ${euid}, but pool ${poolPath} belongs to uid ${owner}: only its owner or root may serve it`);
   restrictPoolFile(device.fd);
   return owner;
-}
-
-/** The socket first (a group regiond may not give is refused before anything is kept), then the pool. */
-function changePoolAccess(kernel: RegionManager, binding: SocketBinding, change: AccessChange): PoolAccess {
-  const previous = kernel.access;
-  const next = changeAccess(previous, change);
-  binding.apply(next);
-  try {
-    kernel.setAccess(next);
-  } catch (error) {
-    binding.apply(previous);
-    throw error;
-  }
-  return next;
 }
 
 /**

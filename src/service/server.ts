@@ -22,7 +22,7 @@ import { addon } from '../arch/addon.js';
 import type { PoolAccess } from '../api.js';
 import { CLIENTS_MAX, CLIENTS_PER_UID_MAX, FRAME_TIMEOUT_MS, PROTOCOL_VERSION, REPLY_BACKLOG_BYTES_MAX, REQUEST_BYTES_MAX } from '../constants.js';
 import { RegionError } from '../errors.js';
-import { type AccessChange, requirePoolOwner } from '../kernel/access.js';
+import { requirePoolOwner } from '../kernel/access.js';
 import { assert } from '../util/assert.js';
 import { ProcessHandle } from './process_handle.js';
 import { decodePayload, encodeFrame, FrameReader, parseRequest, type Request, requestId } from './protocol.js';
@@ -50,8 +50,6 @@ export interface ServerOptions {
   ownerUid: number;
   /** A connection that has not said hello this long after it was accepted is closed. */
   helloTimeoutMs: number;
-  /** Applies an access change to the socket and the pool (regiond.ts); returns the new setting. */
-  setAccess: (change: AccessChange) => PoolAccess;
 }
 
 export class RegiondServer {
@@ -206,9 +204,10 @@ class Connection {
       return this.end();
     }
     if (MUTATING.has(request.op) && this.client.peer.process.exited) return void this.socket.destroy(); // a dead process's last request: dropped, as a kernel drops a killed process's system call
-    if (request.op === 'setAccess') return this.setAccess(request.id, { socketMode: request.socketMode, group: request.group });
     const reply = this.server.syscalls.call(this.client, request);
     this.send({ id: request.id, ok: true, result: reply.result ?? null }, reply.data, reply.fd);
+    // The reply goes out first; then connections the new setting no longer admits are closed.
+    if (request.op === 'setAccess') this.server.dropUnadmitted(reply.result as PoolAccess);
   }
 
   private hello(id: number, protocol: number): void {
@@ -231,14 +230,6 @@ class Connection {
     if (others > 0) return;
     this.end();
     setImmediate(() => this.server.options.onIdle());
-  }
-
-  /** The reply goes out first; then connections the new setting no longer admits are closed. */
-  private setAccess(id: number, change: AccessChange): void {
-    requirePoolOwner(this.client.peer.uid, this.server.options.ownerUid, 'change who may reach', this.server.options.pool);
-    const access = this.server.options.setAccess(change);
-    this.send({ id, ok: true, result: access });
-    this.server.dropUnadmitted(access);
   }
 
   private fail(id: number | null, error: unknown): void {

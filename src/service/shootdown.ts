@@ -104,6 +104,21 @@ export class SharedWorkingCopy {
     return fs.openSync(`/proc/self/fd/${this.fd}`, access === 'rw' ? fs.constants.O_RDWR : fs.constants.O_RDONLY);
   }
 
+  /**
+   * Stores bytes at a byte offset of the region, as a mapping would, and marks their pages
+   * dirty for the next pmsync (region.write on a region that has a working copy).
+   */
+  store(offset: number, bytes: Uint8Array): void {
+    const end = offset + bytes.length;
+    assert(end <= this.info.sizeBytes, 'working copy: a store inside the region');
+    for (let p = Math.floor(offset / PAGE_BYTES); p * PAGE_BYTES < end; p++) {
+      const from = Math.max(offset, p * PAGE_BYTES);
+      const to = Math.min(end, (p + 1) * PAGE_BYTES);
+      this.page(p).set(bytes.subarray(from - offset, to - offset), from - p * PAGE_BYTES);
+      markBits(this.words, p, p + 1);
+    }
+  }
+
   describe(): SharedCopyDescription {
     return { regionName: this.info.name, sizeBytes: this.info.sizeBytes, pages: this.pages, controlBytes: this.control, signal: SHOOTDOWN_SIGNAL };
   }
@@ -142,7 +157,8 @@ export class SharedWorkingCopy {
     const known = this.mappers.get(pid);
     if (!known) return;
     known.count--;
-    if (all) this.compareNext = true;
+    // A 'scan' mapping reports nothing when it goes: only a comparison finds its stores.
+    if (all || Atomics.load(this.words, slotWord(known.slot, SLOT_WORD.mechanism)) === MECHANISM_CODE.compare) this.compareNext = true;
     if (all || known.count <= 0) this.freeSlot(pid);
   }
 

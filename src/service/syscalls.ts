@@ -1,19 +1,21 @@
-// regiond's system calls: one method per request op. protocol.ts has already checked every
-// argument's type and range; this layer checks what depends on the pool (the peer's
-// permissions, offsets against the region's size, budgets) and calls the region manager or a
-// shared working copy. Requests run one at a time: the kernel is synchronous.
+// The pool's system calls, one method per request op, for both modes: called in-process by
+// the local transport (exclusive mode) and by regiond for each request of a connection
+// (shared mode). protocol.ts has already checked every argument's type and range in both
+// cases; this layer checks what depends on the pool (the caller's permissions, offsets
+// against the region's size, budgets) and calls the region manager or a working copy.
+// Calls run one at a time: the kernel is synchronous.
 //
-// Permissions are checked on every call, against the credentials the kernel gave for the
-// socket (SO_PEERCRED) and the groups in /proc/<pid>/status, never against anything the
-// client says. A region handle on the wire is only a name (slot + generation); holding one
-// grants nothing by itself.
+// Permissions are checked on every call, against the caller's credentials as the kernel gave
+// them (SO_PEERCRED and /proc in shared mode, the process's own in exclusive mode), never
+// against anything a client says. A region handle on the wire is only a name (slot +
+// generation); holding one grants nothing by itself.
 
 import fs from 'node:fs';
 import { poolInfoOf } from '../pool_info.js';
-import type { Access, PoolInfo, RegionInfo, SyncStats } from '../api.js';
+import type { Access, CheckReport, PoolAccess, PoolInfo, RegionInfo, SyncStats } from '../api.js';
 import { LIST_PAGE_REGIONS, MAP_CHUNK_BYTES, MAPPINGS_PER_CLIENT_MAX, PAGE_BYTES, STAGING_BYTES_MAX, STAGINGS_PER_CLIENT_MAX } from '../constants.js';
 import { RegionError } from '../errors.js';
-import { requirePoolOwner } from '../kernel/access.js';
+import { type AccessChange, changeAccess, requirePoolOwner } from '../kernel/access.js';
 import { checkAccess } from '../kernel/permission.js';
 import { checkRegionSize } from '../kernel/names.js';
 import type { RegionManager, RegionRef } from '../kernel/region_manager.js';
@@ -23,10 +25,24 @@ import type { Request, WireRef } from './protocol.js';
 import type { Client, Staging } from './client_record.js';
 import { type SharedCopyDescription, SharedWorkingCopy } from './shootdown.js';
 
+/** regiond, as `info` reports it (shared mode). */
 export interface ServerView {
   pid: number;
   startedAt: number;
   clients(): Client[];
+}
+
+/** The pool the calls act on, and how it is served. */
+export interface PoolContext {
+  path: string;
+  persistence: PoolInfo['persistence'];
+  /** The pool file's uid: it (or root) alone may grow the pool or change its access. */
+  owner: number;
+  mode: PoolInfo['mode'];
+  /** regiond (shared mode); null in exclusive mode. */
+  server: ServerView | null;
+  /** Applies a new access setting outside the pool before it is kept (regiond: its socket); undone with the previous one if keeping fails. */
+  applyAccess(next: PoolAccess): void;
 }
 
 /** The map reply: what the client's mapShared() needs. */
@@ -55,9 +71,7 @@ export class Syscalls {
 
   constructor(
     private readonly kernel: RegionManager,
-    /** owner: the pool file's uid. */
-    private readonly pool: { path: string; persistence: 'pmem' | 'msync'; owner: number },
-    private readonly server: ServerView,
+    private readonly pool: PoolContext,
   ) {}
 
   call(client: Client, request: Request): Reply {
@@ -65,8 +79,8 @@ export class Syscalls {
       case 'hello':
       case 'close':
       case 'retire':
-      case 'setAccess':
-        throw new RegionError('PROTOCOL', `${request.op} is handled by the connection, not the kernel`);
+        throw new RegionError('PROTOCOL', `${request.op} is handled by the transport, not the kernel`);
+      case 'setAccess': return { result: this.setAccess(client, { socketMode: request.socketMode, group: request.group }) };
       case 'create': return { result: this.create(client, request.name, request.size, request.mode) };
       case 'open': return { result: this.open(client, request.name, request.access) };
       case 'stat': return { result: this.kernel.info(this.kernel.lookup(request.name)) };
@@ -78,7 +92,7 @@ export class Syscalls {
       case 'chmod': return { result: this.chmod(client, request.name, request.mode) };
       case 'grow': return { result: this.grow(client, request.size) };
       case 'info': return { result: this.info() };
-      case 'check': return { result: this.kernel.check() };
+      case 'check': return { result: this.check(request.repair) };
       case 'read': return this.read(client, request.region, request.offset, request.length);
       case 'write': return { result: this.write(client, request.region, request.offset, request.data) };
       case 'stage': return { result: this.stage(client, request.region, request.offset, request.length) };
@@ -161,15 +175,45 @@ export class Syscalls {
     return null;
   }
 
+  /**
+   * Who may connect to regiond: the pool owner's (or root's) setting. The process that runs
+   * the kernel must be able to give the socket to the group (in exclusive mode it is the one
+   * that will start regiond), so a group it is not in is refused now, not at regiond's start.
+   */
+  private setAccess(client: Client, change: AccessChange): PoolAccess {
+    requirePoolOwner(client.peer.uid, this.pool.owner, 'change who may reach', this.pool.path);
+    const previous = this.kernel.access;
+    const next = changeAccess(previous, change);
+    const euid = process.geteuid?.() ?? 0;
+    if (euid !== 0 && next.group !== null && next.group !== previous.group && !(process.getgroups?.() ?? []).includes(next.group)) {
+      throw new RegionError('PERMISSION', `uid ${euid} is not a member of group ${next.group}, so the pool's regiond could not give its socket to that group; pick one of its groups, or ask root`);
+    }
+    this.pool.applyAccess(next);
+    try {
+      this.kernel.setAccess(next);
+    } catch (error) {
+      this.pool.applyAccess(previous);
+      throw error;
+    }
+    return next;
+  }
+
   private info(): PoolInfo {
-    return {
-      ...poolInfoOf(this.kernel, this.pool.path, this.pool.persistence, 'shared'),
-      server: {
-        pid: this.server.pid,
-        startedAt: this.server.startedAt,
-        clients: this.server.clients().map((c) => ({ pid: c.peer.pid, uid: c.peer.uid, regions: c.opened.size, mappings: c.mappings.size })),
-      },
-    };
+    const info = poolInfoOf(this.kernel, this.pool.path, this.pool.persistence, this.pool.mode);
+    const server = this.pool.server;
+    if (server === null) return info;
+    const clients = server.clients().map((c) => ({ pid: c.peer.pid, uid: c.peer.uid, regions: c.opened.size, mappings: c.mappings.size }));
+    return { ...info, server: { pid: server.pid, startedAt: server.startedAt, clients } };
+  }
+
+  /**
+   * fsck of the open pool. Mounting did what repair does (replayed the journal, rewrote stale
+   * superblock copies); anything else needs the pool closed, so repair here is refused, not
+   * ignored.
+   */
+  private check(repair: boolean): CheckReport {
+    if (repair) throw new RegionError('INVALID', `check with repair needs pool ${this.pool.path} closed: close it, then checkPool(path, { repair: true }) or regions fsck --repair`);
+    return this.kernel.check();
   }
 
   // ---- data ----------------------------------------------------------------------------------
@@ -243,11 +287,18 @@ export class Syscalls {
   }
 
   /**
-   * One commit of bytes at offset (the pages it touches only partly are read first). A region
-   * mapped somewhere is written through its mappings instead: the working copy would hide it.
+   * One commit of bytes at offset. A region with a working copy (mapped now or since its last
+   * pmsync) takes them through the copy, as if a mapping had stored them: mappings see them at
+   * once, and the pmsync commits them with every page dirtied since the last one (no
+   * isolation between writers, as for any store). Without a copy the pages go straight to one
+   * commit (those touched only partly are read first).
    */
   private commitBytes(ref: WireRef, offset: number, bytes: Uint8Array): SyncStats {
-    this.settleCopy(ref, 'write');
+    const copy = this.copies.get(ref.index);
+    if (copy && copy.ref.generation === ref.generation) {
+      copy.store(offset, bytes);
+      return copy.pmsync();
+    }
     const end = offset + bytes.length;
     const pages: { page: number; bytes: Uint8Array }[] = [];
     for (let p = Math.floor(offset / PAGE_BYTES); p * PAGE_BYTES < end; p++) {
@@ -332,18 +383,6 @@ export class Syscalls {
       throw new RegionError('BUSY', `cannot ${what} region "${copy.info.name}" while it is mapped (${mappings} mappings); unmap it first`);
     }
     this.closeCopy(ref.index); // stores left by unmapped mappings are dropped, as in exclusive mode
-  }
-
-  /** write: BUSY while mapped; stores left in an unmapped copy are committed first, then the copy goes. */
-  private settleCopy(ref: RegionRef, what: string): void {
-    const copy = this.copies.get(ref.index);
-    if (!copy || copy.ref.generation !== ref.generation) return;
-    const mappings = this.mapped.get(ref.index) ?? 0;
-    if (mappings > 0) {
-      throw new RegionError('BUSY', `cannot ${what} region "${copy.info.name}" while it is mapped (${mappings} mappings); store into a mapping and pmsync, or unmap it first`);
-    }
-    copy.pmsync();
-    this.closeCopy(ref.index);
   }
 
   private closeCopy(index: number): void {

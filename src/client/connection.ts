@@ -17,22 +17,14 @@ import fs from 'node:fs';
 import { addon } from '../arch/addon.js';
 import { PROTOCOL_VERSION, REPLY_BYTES_MAX, REQUEST_TIMEOUT_MS } from '../constants.js';
 import { ERROR_CODES, type ErrorCode, RegionError } from '../errors.js';
-import { decodePayload, encodeFrame, type Op } from './protocol.js';
-import type { HelloResult } from './server.js';
-
-export interface Response<T> {
-  result: T;
-  data: Uint8Array;
-}
-
-/** A reply that passed a descriptor: the caller owns `fd` and closes it. */
-export interface FdResponse<T> extends Response<T> {
-  fd: number;
-}
+import { decodePayload, encodeFrame, type Op } from '../service/protocol.js';
+import type { HelloResult } from '../service/server.js';
+import type { FdResponse, Response, Transport } from './transport.js';
 
 const GONE_CODES = new Set(['ECONNRESET', 'EPIPE', 'ENOTCONN', 'ESHUTDOWN', 'EBADF']);
 
-export class Connection {
+export class Connection implements Transport {
+  readonly mode = 'shared' as const;
   private fd: number;
   private nextId = 1;
   private broken: RegionError | null = null;
