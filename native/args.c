@@ -106,7 +106,8 @@ bool value_choice(args_t *args, napi_value value, const char *name, const char *
   if (!napi_check(args->env, napi_typeof(args->env, value, &type), "napi_typeof")) return false;
   if (type == napi_string) {
     size_t bytes = 0;
-    if (!napi_check(args->env, napi_get_value_string_utf8(args->env, value, NULL, 0, &bytes), "napi_get_value_string_utf8")) {
+    if (!napi_check(args->env, napi_get_value_string_utf8(args->env, value, NULL, 0, &bytes),
+                    "napi_get_value_string_utf8")) {
       return false;
     }
     if (bytes < sizeof text) {
@@ -260,4 +261,12 @@ napi_value make_string(napi_env env, const char *value) {
 napi_value make_undefined(napi_env env) {
   napi_value result;
   return napi_check(env, napi_get_undefined(env, &result), "napi_get_undefined") ? result : NULL;
+}
+
+bool object_set(napi_env env, napi_value object, const char *key, napi_value value) {
+  return value != NULL && napi_check(env, napi_set_named_property(env, object, key, value), "napi_set_named_property");
+}
+
+bool object_set_number(napi_env env, napi_value object, const char *key, double value) {
+  return object_set(env, object, key, make_number(env, value));
 }

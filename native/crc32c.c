@@ -1,19 +1,16 @@
 // CRC32C (Castagnoli, reflected polynomial 0x82F63B78): the checksum of every on-PM
-// structure. The SSE4.2 crc32 instruction computes exactly this polynomial, 8 bytes a step;
-// a byte-wise table serves CPUs without it and is exported so tests can compare the two.
+// structure. The architecture's instruction computes it where there is one
+// (arch/<arch>/crc32.c: SSE4.2 on x86-64); this byte-wise table, portable software, serves
+// every other CPU and is exported so tests can compare the two.
 // Chaining: crc32c(b, crc32c(a, 0)) == crc32c(a || b, 0), because the seed is the previous
 // result and both ends are inverted.
 
 #include "regions.h"
+#include "arch/arch.h"
 
-#include <cpuid.h>
-#include <nmmintrin.h>
 #include <pthread.h>
-#include <string.h>
 
 #define CRC32C_POLY_REFLECTED 0x82F63B78u
-
-typedef uint32_t (*crc32c_fn)(uint32_t crc, const uint8_t *data, size_t length);
 
 static uint32_t crc32c_table[256];
 static crc32c_fn crc32c_best;
@@ -24,29 +21,14 @@ static uint32_t crc32c_bytes_table(uint32_t crc, const uint8_t *data, size_t len
   return crc;
 }
 
-__attribute__((target("sse4.2"))) static uint32_t crc32c_bytes_sse42(uint32_t crc, const uint8_t *data,
-                                                                     size_t length) {
-  uint64_t wide = crc;
-  size_t i = 0;
-  for (; i + sizeof(uint64_t) <= length; i += sizeof(uint64_t)) {
-    uint64_t word;
-    memcpy(&word, data + i, sizeof word); // unaligned input; little-endian like the table
-    wide = _mm_crc32_u64(wide, word);
-  }
-  crc = (uint32_t)wide;
-  for (; i < length; i++) crc = _mm_crc32_u8(crc, data[i]);
-  return crc;
-}
-
 static void crc32c_setup(void) {
   for (uint32_t byte = 0; byte < 256; byte++) {
     uint32_t crc = byte;
     for (int bit = 0; bit < 8; bit++) crc = (crc >> 1) ^ ((crc & 1u) ? CRC32C_POLY_REFLECTED : 0u);
     crc32c_table[byte] = crc;
   }
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  bool sse42 = __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_SSE4_2) != 0;
-  crc32c_best = sse42 ? crc32c_bytes_sse42 : crc32c_bytes_table;
+  crc32c_fn instruction = arch_crc32c_instruction();
+  crc32c_best = instruction != NULL ? instruction : crc32c_bytes_table;
   // The standard check value: a wrong table or instruction path must never checksum PM.
   static const uint8_t check[] = "123456789";
   ASSERT(~crc32c_best(~0u, check, 9) == 0xE3069283u);

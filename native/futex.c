@@ -10,17 +10,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
-#include <math.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
-
-#define NS_PER_MS 1000000.0
-#define NS_PER_S 1000000000LL
-
-static long futex_call(uint32_t *word, int op, uint32_t value, const struct timespec *timeout) {
-  return syscall(SYS_futex, word, op, value, timeout, NULL, 0);
-}
 
 // (buffer, byteOffset) -> the word, 4-aligned (EINVAL) and inside the bytes (ERANGE).
 static bool arg_word(args_t *args, uint32_t **word) {
@@ -45,16 +34,10 @@ static bool arg_word(args_t *args, uint32_t **word) {
   return true;
 }
 
-static int64_t monotonic_ns(void) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (int64_t)now.tv_sec * NS_PER_S + now.tv_nsec;
-}
-
 // FUTEX_WAIT takes a relative timeout, so after EINTR we wait again for what is left.
 static const char *futex_wait_until(uint32_t *word, uint32_t expected, double timeout_ms, int *err) {
-  bool forever = isinf(timeout_ms) || timeout_ms >= 1e12;
-  int64_t deadline = forever ? INT64_MAX : monotonic_ns() + (int64_t)(timeout_ms * NS_PER_MS);
+  int64_t deadline = deadline_after_ms(timeout_ms);
+  bool forever = deadline == INT64_MAX;
   *err = 0;
   for (;;) {
     struct timespec left_ts, *timeout = NULL;

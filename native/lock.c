@@ -16,7 +16,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <time.h>
 
 // Sleep between tries while waiting: short at first for quick hand-overs, then capped so a
 // long wait does not spin.
@@ -75,21 +74,10 @@ napi_value lock_try(napi_env env, napi_callback_info info) {
   return lock_result(env, lock_take(env, "lockTry", &lock, F_OFD_SETLK, type, "fcntl(F_OFD_SETLK)"));
 }
 
-static int64_t monotonic_ns(void) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
-}
-
-static void sleep_ns(int64_t ns) {
-  struct timespec pause = {.tv_sec = ns / 1000000000LL, .tv_nsec = ns % 1000000000LL};
-  nanosleep(&pause, NULL); // an early wake-up only means an earlier retry
-}
-
 // Polls F_OFD_SETLK rather than blocking in F_OFD_SETLKW, which has no timeout. Bounded: the
 // loop ends at the deadline, and each turn sleeps at least LOCK_WAIT_SLEEP_NS_MIN.
 static int lock_wait_until(napi_env env, const lock_args_t *lock, short type, double timeout_ms) {
-  int64_t deadline = timeout_ms >= 1e12 ? INT64_MAX : monotonic_ns() + (int64_t)(timeout_ms * 1e6);
+  int64_t deadline = deadline_after_ms(timeout_ms);
   int64_t pause = LOCK_WAIT_SLEEP_NS_MIN;
   for (;;) {
     int taken = lock_take(env, "lockWait", lock, F_OFD_SETLK, type, "fcntl(F_OFD_SETLK)");
@@ -148,7 +136,9 @@ napi_value lock_holder_pid(napi_env env, napi_callback_info info) {
   lock_args_t lock;
   struct flock found;
   if (!args_get(env, info, "lockHolderPid", 3, &args) || !arg_lock(&args, &lock)) return NULL;
-  if (lock_fcntl(&lock, F_GETLK, F_WRLCK, &found) != 0) return throw_errno(env, errno, "lockHolderPid", "fcntl(F_GETLK)");
+  if (lock_fcntl(&lock, F_GETLK, F_WRLCK, &found) != 0) {
+    return throw_errno(env, errno, "lockHolderPid", "fcntl(F_GETLK)");
+  }
   if (found.l_type == F_UNLCK) return make_number(env, 0);
   return make_number(env, found.l_pid);
 }

@@ -1,4 +1,4 @@
-// Mappings: mmap of a file range, ArrayBuffers over it, protection, and their end.
+// Mappings: mmap of a file range, ArrayBuffers over it, and their end.
 //
 // A MapHandle is a type-tagged napi external around a mapping_t, so a wrong object is a
 // TypeError instead of a wild pointer. buffers() wraps chunks of the mapping in external
@@ -27,7 +27,7 @@
 //
 // Not prevented here: truncating the file under a live mapping (access past the new end of
 // file raises SIGBUS, as for any mmap) and storing through buffers of a read-only mapping
-// (SIGSEGV; track.c can turn that into a message). The TypeScript layer owns the file size
+// (SIGSEGV; segv.c can turn that into a message). The TypeScript layer owns the file size
 // and refuses writes when read-only.
 
 #include "regions.h"
@@ -260,7 +260,8 @@ static napi_value mapping_wrap(napi_env env, uint8_t *addr, size_t length, bool 
   mapping->range = RANGE_MAPPED;
   int rc = pthread_mutex_init(&mapping->lock, NULL);
   ASSERT(rc == 0);
-  if (!napi_check(env, napi_create_external(env, mapping, mapping_finalize_handle, NULL, &handle), "napi_create_external")) {
+  if (!napi_check(env, napi_create_external(env, mapping, mapping_finalize_handle, NULL, &handle),
+                  "napi_create_external")) {
     munmap(addr, length);
     pthread_mutex_destroy(&mapping->lock);
     free(mapping);
@@ -329,8 +330,9 @@ static napi_value mapping_buffer(napi_env env, mapping_t *mapping, size_t start,
   // Counted before creation: if creation fails Node may or may not run the finalizer, and a
   // leaked count only keeps the memory mapped, never frees it early.
   mapping->holders++;
-  if (!napi_check(env, napi_create_external_arraybuffer(env, mapping->addr + start, length, mapping_finalize_buffer, mapping, &buffer),
-               "napi_create_external_arraybuffer")) {
+  uint8_t *data = mapping->addr + start;
+  if (!napi_check(env, napi_create_external_arraybuffer(env, data, length, mapping_finalize_buffer, mapping, &buffer),
+                  "napi_create_external_arraybuffer")) {
     return NULL;
   }
   if (napi_create_reference(env, buffer, 0, &ref) != napi_ok) {
@@ -352,7 +354,8 @@ napi_value map_buffers(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (chunk % PAGE_BYTES != 0) {
-    return throw_code(env, "EINVAL", NULL, "buffers: chunkBytes %lld is not a multiple of %d", (long long)chunk, PAGE_BYTES);
+    return throw_code(env, "EINVAL", NULL, "buffers: chunkBytes %lld is not a multiple of %d", (long long)chunk,
+                      PAGE_BYTES);
   }
   size_t count = (mapping->length + (size_t)chunk - 1) / (size_t)chunk;
   if (!mapping_reserve(env, mapping, count)) return NULL;
@@ -393,70 +396,5 @@ napi_value map_unmap(napi_env env, napi_callback_info info) {
     track_forget_unmapping(mapping, mapping_close_range);
     mapping->unmapped = true;
   }
-  return make_undefined(env);
-}
-
-// msync(handle, offset, length): MS_SYNC of the pages covering the range.
-napi_value map_msync(napi_env env, napi_callback_info info) {
-  args_t args;
-  mapping_t *mapping;
-  uint8_t *start;
-  size_t length;
-  if (!args_get(env, info, "msync", 3, &args) || !arg_mapping(&args, 0, &mapping) ||
-      !arg_mapping_range(&args, mapping, 1, &start, &length)) {
-    return NULL;
-  }
-  if (length == 0) return make_undefined(env);
-  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-  uintptr_t first = (uintptr_t)start & ~(page - 1);
-  uintptr_t end = (uintptr_t)start + length;
-  ASSERT(first >= (uintptr_t)mapping->addr);
-  if (msync((void *)first, end - first, MS_SYNC) != 0) return throw_errno(env, errno, "msync", "msync");
-  return make_undefined(env);
-}
-
-// memfdCreate(name, sizeBytes) -> fd: an anonymous shared-memory file (MFD_CLOEXEC) of
-// sizeBytes zero bytes, e.g. a region's working copy. The caller closes the descriptor.
-napi_value map_memfd_create(napi_env env, napi_callback_info info) {
-  args_t args;
-  char name[MEMFD_NAME_BYTES_MAX + 1];
-  size_t name_length;
-  int64_t size;
-  if (!args_get(env, info, "memfdCreate", 2, &args) ||
-      !arg_string(&args, 0, "name", name, sizeof name, &name_length) ||
-      !arg_integer(&args, 1, "sizeBytes", 0, SAFE_INTEGER_MAX, &size)) {
-    return NULL;
-  }
-  int fd = memfd_create(name, MFD_CLOEXEC);
-  if (fd < 0) return throw_errno(env, errno, "memfdCreate", "memfd_create");
-  if (ftruncate(fd, (off_t)size) != 0) {
-    int err = errno;
-    close(fd);
-    return throw_errno(env, err, "memfdCreate", "ftruncate");
-  }
-  return make_number(env, fd);
-}
-
-static const char *const ACCESS_NAMES[] = {"none", "r", "rw"};
-static const int ACCESS_PROT[] = {PROT_NONE, PROT_READ, PROT_READ | PROT_WRITE};
-
-// protect(handle, offset, length, access): mprotect of whole pages of the mapping.
-napi_value map_protect(napi_env env, napi_callback_info info) {
-  args_t args;
-  mapping_t *mapping;
-  uint8_t *start;
-  size_t length, access;
-  if (!args_get(env, info, "protect", 4, &args) || !arg_mapping(&args, 0, &mapping) ||
-      !arg_mapping_pages(&args, mapping, 1, &start, &length) ||
-      !arg_choice(&args, 3, "access", ACCESS_NAMES, sizeof ACCESS_NAMES / sizeof ACCESS_NAMES[0], &access)) {
-    return NULL;
-  }
-  int prot = ACCESS_PROT[access];
-  if ((prot & PROT_WRITE) && !mapping->writable) {
-    return throw_code(env, "EACCES", "mprotect", "protect: the mapping is read-only; 'rw' is refused");
-  }
-  if (length == 0) return make_undefined(env);
-  track_note_protect(mapping, prot);
-  if (mprotect(start, length, prot) != 0) return throw_errno(env, errno, "protect", "mprotect");
   return make_undefined(env);
 }

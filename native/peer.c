@@ -44,7 +44,9 @@ napi_value pidfd_of_peer(napi_env env, napi_callback_info info) {
   socklen_t size = sizeof pidfd;
   bool exact = true;
   if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &size) != 0) {
-    if (errno != ENOPROTOOPT && errno != EINVAL) return throw_errno(env, errno, "peerPidfd", "getsockopt(SO_PEERPIDFD)");
+    if (errno != ENOPROTOOPT && errno != EINVAL) {
+      return throw_errno(env, errno, "peerPidfd", "getsockopt(SO_PEERPIDFD)");
+    }
     struct ucred credentials;
     size = sizeof credentials;
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &size) != 0) {
@@ -62,8 +64,7 @@ napi_value pidfd_of_peer(napi_env env, napi_callback_info info) {
   }
   napi_value result;
   if (!napi_check(env, napi_create_object(env, &result), "napi_create_object") ||
-      !napi_check(env, napi_set_named_property(env, result, "pidfd", make_number(env, pidfd)), "napi_set_named_property") ||
-      !napi_check(env, napi_set_named_property(env, result, "exact", make_bool(env, exact)), "napi_set_named_property")) {
+      !object_set_number(env, result, "pidfd", pidfd) || !object_set(env, result, "exact", make_bool(env, exact))) {
     close(pidfd);
     return NULL;
   }
@@ -102,11 +103,6 @@ napi_value pidfd_exited(napi_env env, napi_callback_info info) {
   }
 }
 
-static bool set_number(napi_env env, napi_value object, const char *key, double value) {
-  napi_value number = make_number(env, value);
-  return number != NULL && napi_check(env, napi_set_named_property(env, object, key, number), "napi_set_named_property");
-}
-
 // peerCredentials(fd) -> { pid, uid, gid } of the process that connected (SO_PEERCRED: the
 // credentials at connect() time, as the kernel saw them; pid in this pid namespace).
 napi_value socket_peer_credentials(napi_env env, napi_callback_info info) {
@@ -121,8 +117,9 @@ napi_value socket_peer_credentials(napi_env env, napi_callback_info info) {
   }
   ASSERT(size == sizeof credentials);
   if (!napi_check(env, napi_create_object(env, &result), "napi_create_object") ||
-      !set_number(env, result, "pid", credentials.pid) || !set_number(env, result, "uid", credentials.uid) ||
-      !set_number(env, result, "gid", credentials.gid)) {
+      !object_set_number(env, result, "pid", credentials.pid) ||
+      !object_set_number(env, result, "uid", credentials.uid) ||
+      !object_set_number(env, result, "gid", credentials.gid)) {
     return NULL;
   }
   return result;

@@ -2,13 +2,37 @@
 //
 // It maps, protects, tracks stores, flushes, locks, waits and checksums; it holds no policy.
 // Entry points follow the xv6 split: args.c checks JavaScript arguments and nothing else,
-// then the mechanism files (map.c, shared_buffer.cc, track.c, uffd.c, flush.c, lock.c,
-// shootdown.c, futex.c, crc32c.c) do the work on plain C values.
+// then the mechanism files do the work on plain C values.
 //
 // Every failure is a thrown JavaScript error, never a crash: TypeError for a wrong type or
 // handle, Error with `code` = errno name ('EBADF', 'EINVAL', 'ERANGE', 'EOPNOTSUPP', ...)
 // and `syscall` for a failed or refused call, and code 'ECLOSED' for a handle used after
 // unmap. A function that throws returns NULL (false for helpers) with the exception pending.
+//
+// Layers, top to bottom. A file calls only files on lower lines, or right of it on its own
+// line (->), so no two files call each other, directly or round a loop. Where a lower layer
+// must call back up, the upper one hands it a function: map.c its close_range to track.c,
+// track_napi.c the control mapping's release to the registry.
+//
+//   entry points   addon.c (the export table) -> track_napi.c, memory.c, uffd.c, flush.c,
+//                  crc32c.c, layout.c, lock.c, futex.c, socket.c, peer.c, shared_buffer.cc:
+//                  check arguments, then call the mechanism below
+//   mappings       map.c: handles over mmap'ed ranges and their end (with its own entry
+//                  points map, buffers, unmap); tells track.c when a tracked mapping dies
+//                  or unmaps
+//   tracking       track.c: a registration's life on a JavaScript thread: register, freeze,
+//                  thaw, forget
+//   handlers       segv.c -> shootdown.c -> fault.c: the SIGSEGV handler finds the entry; a
+//                  shared one goes to the shootdown (its signal handler, frozen writers);
+//                  fault.c is what either does with one fault in one entry
+//   registry       registry.c: the table of registered mappings (registry.h)
+//   helpers        pagemap.c (PAGEMAP_SCAN), sigsafe.c (clock, futex, text), args.c and
+//                  errors.c (N-API values and errors), arch/<arch>/ (arch/arch.h: cache
+//                  flush, CRC32C instruction, a fault's write bit)
+//
+// Headers: this one (C and C++) declares every helper used by more than one file and every
+// entry point; registry.h (C only) the registry's entry, the control area's layout and the
+// tracking files' internals; socket.h the socket entry points; arch/arch.h the arch layer.
 
 #ifndef REGIONS_NATIVE_H
 #define REGIONS_NATIVE_H
@@ -17,6 +41,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -26,12 +51,15 @@ extern "C" {
 #define SAFE_INTEGER_MAX INT64_C(9007199254740991) // 2^53 - 1, Number.MAX_SAFE_INTEGER
 #define PAGE_BYTES 4096
 #define CACHE_LINE_BYTES 64
+#define NS_PER_MS INT64_C(1000000)
+#define NS_PER_S INT64_C(1000000000)
 // ArrayBuffers made by buffers() and sharedBuffer() stay at or below this size: every
 // Node >= 20 accepts it.
 #define CHUNK_BYTES_MAX (INT64_C(1) << 30)
 // memfd_create(2) names: 249 bytes, the kernel's limit (NAME_MAX minus "memfd:").
 #define MEMFD_NAME_BYTES_MAX 249
-// Dirty tracking (track.c). The registry is a fixed table the SIGSEGV handler reads without locks.
+// Dirty tracking (registry.c, track.c). The registry is a fixed table the SIGSEGV handler
+// reads without locks.
 #define TRACK_ENTRIES_MAX 4096
 #define TRACK_LABEL_BYTES_MAX 127
 // Each page a 'segv' tracker unprotects may split a VMA in three; vm.max_map_count is 65,530
@@ -105,6 +133,20 @@ napi_value make_bool(napi_env env, bool value);
 napi_value make_number(napi_env env, double value);
 napi_value make_string(napi_env env, const char *value);
 napi_value make_undefined(napi_env env);
+// object[key] = value; false with an exception pending.
+bool object_set(napi_env env, napi_value object, const char *key, napi_value value);
+bool object_set_number(napi_env env, napi_value object, const char *key, double value);
+
+// ---- sigsafe.c: async-signal-safe, so handlers and JavaScript threads share them
+int64_t monotonic_ns(void);
+int64_t monotonic_ms(void);
+// monotonic_ns() + timeout, or INT64_MAX (never) for Infinity or 10^12 ms and more.
+int64_t deadline_after_ms(double timeout_ms);
+void sleep_ns(int64_t ns);
+long futex_call(uint32_t *word, int op, uint32_t value, const struct timespec *timeout);
+// Append to out[used..capacity), keeping one byte for a terminator: the new `used`.
+size_t text_append(char *out, size_t used, size_t capacity, const char *text, size_t length);
+size_t text_append_decimal(char *out, size_t used, size_t capacity, uint64_t value);
 
 // ---- map.c
 typedef struct mapping mapping_t;
@@ -123,22 +165,27 @@ void mapping_share_release(mapping_t *mapping);
 napi_value map_map(napi_env env, napi_callback_info info);
 napi_value map_buffers(napi_env env, napi_callback_info info);
 napi_value map_unmap(napi_env env, napi_callback_info info);
-napi_value map_msync(napi_env env, napi_callback_info info);
-napi_value map_memfd_create(napi_env env, napi_callback_info info);
-napi_value map_protect(napi_env env, napi_callback_info info);
+
+// ---- memory.c
+napi_value memory_msync(napi_env env, napi_callback_info info);
+napi_value memory_memfd_create(napi_env env, napi_callback_info info);
+napi_value memory_protect(napi_env env, napi_callback_info info);
 
 // ---- shared_buffer.cc
 napi_value shared_buffer(napi_env env, napi_callback_info info);
 
-// ---- track.c
+// ---- track.c, for map.c and memory.c
 // Called by map.c when the handle dies: drops the registration, if any, and gives the
 // mapping back the protection it was mapped with (shared buffers may still use it).
 void track_forget(const mapping_t *mapping);
 // Called by unmap(): runs close_range(mapping), then drops the registration, atomically
 // with respect to other registrations.
 void track_forget_unmapping(mapping_t *mapping, void (*close_range)(mapping_t *mapping));
-// Called by protect(): a foreign PROT_NONE inside a tracked mapping makes the handler probe.
+// Called by protect() (memory.c): a foreign PROT_NONE inside a tracked mapping makes the
+// handler probe.
 void track_note_protect(const mapping_t *mapping, int prot);
+
+// ---- track_napi.c
 napi_value track_register(napi_env env, napi_callback_info info);
 napi_value track_unregister(napi_env env, napi_callback_info info);
 napi_value track_status(napi_env env, napi_callback_info info);
@@ -146,8 +193,6 @@ napi_value track_reset(napi_env env, napi_callback_info info);
 napi_value track_freeze(napi_env env, napi_callback_info info);
 napi_value track_thaw(napi_env env, napi_callback_info info);
 napi_value track_shared_register(napi_env env, napi_callback_info info);
-
-// ---- shootdown.c
 napi_value shootdown_install(napi_env env, napi_callback_info info);
 
 // ---- uffd.c
@@ -156,12 +201,26 @@ napi_value uffd_open(napi_env env, napi_callback_info info);
 napi_value uffd_register(napi_env env, napi_callback_info info);
 napi_value uffd_unregister(napi_env env, napi_callback_info info);
 napi_value uffd_pagemap_written(napi_env env, napi_callback_info info);
-// Opens /proc/self/pagemap once (JavaScript thread): 0, or the errno of the open.
-int uffd_pagemap_open(void);
-// The shootdown handler's PAGEMAP_SCAN (async-signal-safe; uffd_pagemap_open first): for each
+
+// ---- pagemap.c
+// Opens /proc/self/pagemap once per process (JavaScript threads: it uses pthread_once, so
+// never from a handler): 0, or the errno of the open.
+int pagemap_open(void);
+// A list of page indexes, grown with realloc (JavaScript threads only); free(pages) after.
+typedef struct page_list {
+  uint32_t *pages;
+  size_t count;
+  size_t capacity;
+} page_list_t;
+// The pages of [start, end) (page-aligned) written since last protected, as indexes from
+// base, appended to list; with reprotect, protected again. 0, or an errno with *call naming
+// what failed.
+int pagemap_written(uintptr_t base, uintptr_t start, uintptr_t end, bool reprotect, page_list_t *list,
+                    const char **call);
+// The shootdown handler's PAGEMAP_SCAN (async-signal-safe; pagemap_open first): for each
 // page of [start, end) written since last protected, atomically sets bit (bit_first + page
 // index) of bitmap, and protects the page again. 0, or an errno.
-int uffd_collect_written(uintptr_t start, uintptr_t end, uint8_t *bitmap, uint64_t bit_first);
+int pagemap_collect_written(uintptr_t start, uintptr_t end, uint8_t *bitmap, uint64_t bit_first);
 
 // ---- flush.c
 void flush_init(void);
@@ -185,6 +244,9 @@ napi_value futex_wake(napi_env env, napi_callback_info info);
 void crc32c_init(void);
 napi_value crc32c_js(napi_env env, napi_callback_info info);
 napi_value crc32c_portable_js(napi_env env, napi_callback_info info);
+
+// ---- layout.c
+napi_value layout_js(napi_env env, napi_callback_info info);
 
 #ifdef __cplusplus
 }

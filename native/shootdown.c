@@ -2,10 +2,10 @@
 //
 // regiond (src/service/shootdown.ts) raises the request sequence in a region's control area
 // (registry.h draws it) and sends this process the shootdown signal (a real-time signal,
-// shootdownInstall). The handler serves every shared entry of the fault registry (track.c,
-// sharedRegister) whose group has not acknowledged that request yet. A group is the entries
-// with one control file and one mapper slot: this process's mappings of one region, all of
-// which must be frozen before one acknowledgement. For each group:
+// shootdownInstall). The handler serves every shared entry of the fault registry
+// (registry.c, sharedRegister) whose group has not acknowledged that request yet. A group is
+// the entries with one control file and one mapper slot: this process's mappings of one
+// region, all of which must be frozen before one acknowledgement. For each group:
 //
 //   (a) freeze:  frozen = 1 with freeze_seq = request, then mprotect(whole mapping, PROT_READ)
 //                per entry (Linux shoots down the TLBs of every thread of this process);
@@ -15,7 +15,7 @@
 //   (c) ack:     slot.ackSeq = request (release order), FUTEX_WAKE (shared: regiond is
 //                another process).
 //
-// A store into a frozen shared mapping faults (track.c hands it here): the thread waits on
+// A store into a frozen shared mapping faults (segv.c hands it here): the thread waits on
 // the release sequence (FUTEX_WAIT, shared) until it reaches freeze_seq, in slices of
 // SHOOTDOWN_WAIT_SLICE_MS, checking between slices that regiond is alive (kill(pid, 0) and
 // not a zombie): a dead regiond releases everyone. Then one thread thaws (uffd/none:
@@ -29,7 +29,8 @@
 // a signal arriving meanwhile leaves `pending` for it.
 //
 // Inside the handlers only async-signal-safe calls: atomics, mprotect, futex, ioctl, kill,
-// open/read/close, clock_gettime, sched_yield.
+// open/read/close, clock_gettime, sched_yield; no lock but `gate`, whose holders never wait
+// for a thread the signal could have interrupted (above), and no allocation.
 
 #include "registry.h"
 
@@ -42,11 +43,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
-#define NS_PER_MS 1000000L
 #define PROC_STAT_BYTES 512 // enough for "pid (comm) S": comm is at most 64 bytes
 
 static _Atomic int installed_signal; // 0 until shootdownInstall
@@ -57,12 +55,6 @@ static _Atomic uint32_t pending; // signals that arrived since the last pass beg
 static uint32_t round_last;      // under busy
 
 int shootdown_signal(void) { return atomic_load(&installed_signal); }
-
-static int64_t monotonic_ms(void) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (int64_t)now.tv_sec * 1000 + now.tv_nsec / NS_PER_MS;
-}
 
 // Spins until the gate is ours; false after TRACK_DRAIN_MS_MAX (a broken invariant).
 static bool gate_take(void) {
@@ -78,13 +70,9 @@ static bool gate_take(void) {
 
 static void gate_give(void) { atomic_store(&gate, 0); }
 
+// Shared (not FUTEX_PRIVATE_FLAG): regiond, in another process, waits on or wakes these words.
 static long futex_shared(_Atomic uint32_t *word, int op, uint32_t value, const struct timespec *timeout) {
-  return syscall(SYS_futex, (uint32_t *)word, op, value, timeout, NULL, 0);
-}
-
-static bool mprotect_whole(entry_t *entry, int prot) {
-  uintptr_t start = atomic_load(&entry->start);
-  return mprotect((void *)start, atomic_load(&entry->end) - start, prot) == 0;
+  return futex_call((uint32_t *)word, op, value, timeout);
 }
 
 // Wraparound-safe "release has reached seq".
@@ -92,22 +80,12 @@ static bool released(uint32_t release, uint32_t seq) { return (int32_t)(release 
 
 // ---- regiond's liveness (async-signal-safe)
 
-static size_t format_decimal(char *out, uint32_t value) {
-  char digits[12];
-  size_t count = 0, used = 0;
-  do {
-    digits[count++] = (char)('0' + value % 10);
-    value /= 10;
-  } while (value > 0);
-  while (count > 0) out[used++] = digits[--count];
-  return used;
-}
-
 // A zombie has exited but answers kill(pid, 0) until its parent reaps it.
 static bool process_zombie(int32_t pid) {
   char path[32] = "/proc/";
-  size_t used = 6 + format_decimal(path + 6, (uint32_t)pid);
-  memcpy(path + used, "/stat", 6);
+  size_t used = text_append_decimal(path, 6, sizeof path, (uint32_t)pid);
+  used = text_append(path, used, sizeof path, "/stat", 5);
+  path[used] = '\0';
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno == ENOENT;
   char text[PROC_STAT_BYTES];
@@ -135,30 +113,18 @@ static bool thaw_locked(entry_t *entry, uint32_t seq) {
   if (!atomic_load(&entry->frozen) || atomic_load(&entry->freeze_seq) != seq || atomic_load(&entry->retiring)) {
     return false;
   }
-  if (entry->mode != MODE_SEGV && !mprotect_whole(entry, PROT_READ | PROT_WRITE)) return false; // stays frozen
+  if (entry->mode != MODE_SEGV && !entry_mprotect(entry, PROT_READ | PROT_WRITE)) return false; // stays frozen
   atomic_store(&entry->frozen, 0);
   return true;
 }
 
-// Waits for handlers between their `frozen` check and their last page mprotect; they run a
-// few system calls at most. False past TRACK_DRAIN_MS_MAX (a broken invariant).
-static bool drain_active(entry_t *entry) {
-  int64_t deadline = 0;
-  while (atomic_load(&entry->active) != 0) {
-    int64_t now = monotonic_ms();
-    if (deadline == 0) deadline = now + TRACK_DRAIN_MS_MAX;
-    if (now > deadline) return false;
-    sched_yield();
-  }
-  return true;
-}
-
-// (a) `frozen` first, then the drain, then the mprotect: no page is unprotected after it.
+// (a) `frozen` first, then the drain of handlers between their `frozen` check and their
+// last page mprotect, then the mprotect: no page is unprotected after it.
 static bool freeze_locked(entry_t *entry, uint32_t seq) {
   atomic_store(&entry->freeze_seq, seq);
   atomic_store(&entry->frozen, 1);
-  bool drained = drain_active(entry);
-  return mprotect_whole(entry, PROT_READ) && drained;
+  bool drained = entry_drain(&entry->active);
+  return entry_mprotect(entry, PROT_READ) && drained;
 }
 
 static void mark_all(entry_t *entry) {
@@ -173,7 +139,7 @@ static void mark_all(entry_t *entry) {
 static void collect(entry_t *entry) {
   if (entry->mode == MODE_UFFD) {
     uintptr_t start = atomic_load(&entry->start);
-    int err = uffd_collect_written(start, atomic_load(&entry->end), (uint8_t *)entry->bitmap, entry->bit_first);
+    int err = pagemap_collect_written(start, atomic_load(&entry->end), (uint8_t *)entry->bitmap, entry->bit_first);
     if (err != 0) mark_all(entry); // unknown: every page of the mapping counts as written
   } else if (entry->mode == MODE_SEGV) {
     atomic_store(&entry->faults, 0);
@@ -207,23 +173,23 @@ static _Atomic uint32_t *ack_word(const entry_t *entry) {
 
 // Freezes, collects and acknowledges the group of entries [first, used) held this round.
 static void group_serve(size_t first, size_t used) {
-  entry_t *leader = track_entry(first);
+  entry_t *leader = registry_entry(first);
   uint32_t seq = atomic_load(&leader->header[CONTROL_WORD_REQUEST]);
   bool needed = false, frozen_all = true;
   for (size_t i = first; i < used; i++) {
-    entry_t *entry = track_entry(i);
+    entry_t *entry = registry_entry(i);
     if (entry->held && (!atomic_load(&entry->acked) || atomic_load(&entry->acked_seq) != seq)) needed = true;
   }
   if (!needed) return; // a second signal for a request already served
   for (size_t i = first; i < used; i++) {
-    if (track_entry(i)->held && !freeze_locked(track_entry(i), seq)) frozen_all = false;
+    if (registry_entry(i)->held && !freeze_locked(registry_entry(i), seq)) frozen_all = false;
   }
   if (!frozen_all) return; // no acknowledgement: regiond times out and says so
   for (size_t i = first; i < used; i++) {
-    if (track_entry(i)->held) collect(track_entry(i));
+    if (registry_entry(i)->held) collect(registry_entry(i));
   }
   for (size_t i = first; i < used; i++) {
-    entry_t *entry = track_entry(i);
+    entry_t *entry = registry_entry(i);
     if (!entry->held) continue;
     atomic_store(&entry->acked_seq, seq);
     atomic_store(&entry->acked, 1);
@@ -233,7 +199,7 @@ static void group_serve(size_t first, size_t used) {
   // regiond gave up on this request already (a timeout): nothing waits for a copy.
   if (!released(atomic_load(&leader->header[CONTROL_WORD_RELEASE]), seq)) return;
   for (size_t i = first; i < used; i++) {
-    if (track_entry(i)->held) thaw_locked(track_entry(i), seq);
+    if (registry_entry(i)->held) thaw_locked(registry_entry(i), seq);
   }
 }
 
@@ -242,14 +208,14 @@ static void serve_all(void) {
   uint32_t round = ++round_last;
   if (round == 0) round = ++round_last; // 0 marks an entry no round has claimed
   if (!gate_take()) return;
-  size_t used = track_entries_used();
+  size_t used = registry_used();
   for (size_t first = 0; first < used; first++) {
-    entry_t *leader = track_entry(first);
+    entry_t *leader = registry_entry(first);
     if (!member_claim(leader, NULL, round)) continue;
-    for (size_t i = first + 1; i < used; i++) member_claim(track_entry(i), leader, round);
+    for (size_t i = first + 1; i < used; i++) member_claim(registry_entry(i), leader, round);
     group_serve(first, used);
     for (size_t i = first; i < used; i++) {
-      entry_t *entry = track_entry(i);
+      entry_t *entry = registry_entry(i);
       if (!entry->held) continue;
       entry->held = false;
       atomic_fetch_sub(&entry->users, 1);
@@ -291,14 +257,14 @@ static bool await_release(entry_t *entry, uint32_t seq) {
   }
 }
 
-// The caller (track.c) holds the entry in its users. A store while not frozen is an
+// The caller (segv.c) holds the entry in its users. A store while not frozen is an
 // ordinary tracked store ('segv') or a stale fault; while frozen it waits, thaws, retries.
 fault_verdict_t shootdown_write_fault(entry_t *entry, uintptr_t addr) {
   for (int attempt = 0; attempt < SHOOTDOWN_FAULT_ATTEMPTS_MAX; attempt++) {
     atomic_fetch_add(&entry->active, 1);
     if (!atomic_load(&entry->frozen)) {
       fault_verdict_t verdict =
-          entry->mode == MODE_SEGV ? track_segv_mark(entry, addr) : track_retry_if_stale(addr, true);
+          entry->mode == MODE_SEGV ? fault_segv_mark(entry, addr) : fault_retry_if_stale(addr, true);
       atomic_fetch_sub(&entry->active, 1);
       return verdict;
     }
@@ -329,7 +295,7 @@ void shootdown_retire(entry_t *entry, bool restore) {
   atomic_store(&entry->retiring, 1);
   bool was_frozen = atomic_load(&entry->frozen) != 0;
   if (restore && (entry->mode == MODE_SEGV || was_frozen)) {
-    bool ok = mprotect_whole(entry, PROT_READ | PROT_WRITE);
+    bool ok = entry_mprotect(entry, PROT_READ | PROT_WRITE);
     ASSERT(ok); // the range is ours and whole: only a broken invariant fails here
   }
   atomic_store(&entry->frozen, 0);
@@ -338,14 +304,11 @@ void shootdown_retire(entry_t *entry, bool restore) {
   if (was_frozen) futex_shared(&entry->header[CONTROL_WORD_RELEASE], FUTEX_WAKE, INT_MAX, NULL);
 }
 
-// shootdownInstall(signal): once per process; the same signal again does nothing.
-napi_value shootdown_install(napi_env env, napi_callback_info info) {
-  args_t args;
-  int64_t signo;
-  if (!args_get(env, info, "shootdownInstall", 1, &args) ||
-      !arg_integer(&args, 0, "signal", SIGRTMIN, SIGRTMAX, &signo)) {
-    return NULL;
-  }
+// Once per process: *previous is the signal installed before (0: none, and this call
+// installed signo; another one: this call did nothing). The handler runs on any thread,
+// on its alternate stack if it has one, and restarts interrupted system calls where the
+// kernel can. 0, or the errno of sigaction.
+int shootdown_signal_install(int signo, int *previous) {
   pthread_mutex_lock(&installing);
   int current = atomic_load(&installed_signal);
   int err = 0;
@@ -355,15 +318,10 @@ napi_value shootdown_install(napi_env env, napi_callback_info info) {
     ours.sa_sigaction = on_shootdown;
     ours.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
     sigemptyset(&ours.sa_mask);
-    if (sigaction((int)signo, &ours, NULL) != 0) err = errno;
-    if (err == 0) atomic_store(&installed_signal, (int)signo);
+    if (sigaction(signo, &ours, NULL) != 0) err = errno;
+    if (err == 0) atomic_store(&installed_signal, signo);
   }
   pthread_mutex_unlock(&installing);
-  if (err != 0) return throw_errno(env, err, "shootdownInstall", "sigaction");
-  if (current != 0 && current != signo) {
-    return throw_code(env, "EINVAL", NULL, "shootdownInstall: signal %d is installed already; %lld is refused",
-                      current, (long long)signo);
-  }
-  if (current == 0) track_segv_block_shootdown();
-  return make_undefined(env);
+  *previous = current;
+  return err;
 }

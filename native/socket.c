@@ -19,18 +19,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
-#define NS_PER_MS 1000000LL
-#define NS_PER_S 1000000000LL
 // Socket file names (not paths): ".regions-<8 hex>.sock" needs 23; room for a suffix.
 #define SOCKET_NAME_BYTES_MAX 64
 #define FRAME_HEADER_BYTES 4
@@ -42,22 +38,6 @@
 // we retry with pauses doubling from the minimum to the maximum until the deadline.
 #define CONNECT_PAUSE_NS_MIN (1LL * NS_PER_MS)
 #define CONNECT_PAUSE_NS_MAX (50LL * NS_PER_MS)
-
-static int64_t monotonic_ns(void) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (int64_t)now.tv_sec * NS_PER_S + now.tv_nsec;
-}
-
-static int64_t deadline_after(double timeout_ms) {
-  if (isinf(timeout_ms) || timeout_ms >= 1e12) return INT64_MAX;
-  return monotonic_ns() + (int64_t)(timeout_ms * (double)NS_PER_MS);
-}
-
-static void pause_ns(int64_t ns) {
-  struct timespec pause = {.tv_sec = ns / NS_PER_S, .tv_nsec = ns % NS_PER_S};
-  nanosleep(&pause, NULL); // an early wake-up (a signal) only means an earlier retry
-}
 
 // 1 = ready, 0 = deadline passed, -1 = error (errno). EINTR polls again with what is left.
 static int wait_ready(int fd, short events, int64_t deadline) {
@@ -105,7 +85,7 @@ static int connect_until(int fd, const struct sockaddr_un *address, int64_t dead
     if (errno != EAGAIN) return errno;
     int64_t left = deadline == INT64_MAX ? pause : deadline - monotonic_ns();
     if (left <= 0) return ETIMEDOUT;
-    pause_ns(pause < left ? pause : left);
+    sleep_ns(pause < left ? pause : left);
     pause = pause * 2 < CONNECT_PAUSE_NS_MAX ? pause * 2 : CONNECT_PAUSE_NS_MAX;
   }
 }
@@ -124,7 +104,7 @@ napi_value socket_connect(napi_env env, napi_callback_info info) {
   address_of(dirfd, name, &address);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, errno, "socketConnect", "socket");
-  int err = connect_until(fd, &address, deadline_after(timeout_ms));
+  int err = connect_until(fd, &address, deadline_after_ms(timeout_ms));
   if (err != 0) {
     close(fd);
     return throw_errno(env, err, "socketConnect", "connect");
@@ -209,7 +189,7 @@ napi_value socket_send(napi_env env, napi_callback_info info) {
       !arg_bytes(&args, 1, "bytes", &data, &length) || !arg_timeout_ms(&args, 2, &timeout_ms)) {
     return NULL;
   }
-  int err = send_all(fd, data, length, deadline_after(timeout_ms));
+  int err = send_all(fd, data, length, deadline_after_ms(timeout_ms));
   if (err != 0) return throw_errno(env, err, "socketSend", "send");
   return make_undefined(env);
 }
@@ -288,10 +268,7 @@ static napi_value frame_result(napi_env env, napi_value data, received_fds_t *re
       return NULL;
     }
   }
-  if (!napi_check(env, napi_set_named_property(env, result, "data", data), "napi_set_named_property") ||
-      !napi_check(env, napi_set_named_property(env, result, "fds", fds), "napi_set_named_property")) {
-    return NULL;
-  }
+  if (!object_set(env, result, "data", data) || !object_set(env, result, "fds", fds)) return NULL;
   received->count = 0; // JavaScript owns them now
   return result;
 }
@@ -300,10 +277,11 @@ static napi_value receive_frame(napi_env env, int fd, int64_t max_bytes, int64_t
   uint8_t header[FRAME_HEADER_BYTES];
   int err = receive_exact(fd, header, sizeof header, deadline, received);
   if (err != 0) return throw_errno(env, err, "socketReceive", "recvmsg");
-  uint32_t length = (uint32_t)header[0] | (uint32_t)header[1] << 8 | (uint32_t)header[2] << 16 | (uint32_t)header[3] << 24;
+  uint32_t length =
+      (uint32_t)header[0] | (uint32_t)header[1] << 8 | (uint32_t)header[2] << 16 | (uint32_t)header[3] << 24;
   if ((int64_t)length > max_bytes) {
-    return throw_code(env, "EMSGSIZE", "recvmsg", "socketReceive: a frame of %u bytes exceeds the limit of %lld", length,
-                      (long long)max_bytes);
+    return throw_code(env, "EMSGSIZE", "recvmsg", "socketReceive: a frame of %u bytes exceeds the limit of %lld",
+                      length, (long long)max_bytes);
   }
   void *data = NULL;
   napi_value buffer, array;
@@ -314,7 +292,8 @@ static napi_value receive_frame(napi_env env, int fd, int64_t max_bytes, int64_t
     return throw_code(env, "EPROTO", "recvmsg", "socketReceive: the peer passed more than %d descriptors with a frame",
                       SOCKET_FDS_MAX);
   }
-  if (!napi_check(env, napi_create_typedarray(env, napi_uint8_array, length, buffer, 0, &array), "napi_create_typedarray")) {
+  if (!napi_check(env, napi_create_typedarray(env, napi_uint8_array, length, buffer, 0, &array),
+                  "napi_create_typedarray")) {
     return NULL;
   }
   return frame_result(env, array, received);
@@ -333,7 +312,7 @@ napi_value socket_receive(napi_env env, napi_callback_info info) {
     return NULL;
   }
   received_fds_t received = {.count = 0, .dropped = false};
-  napi_value result = receive_frame(env, fd, max_bytes, deadline_after(timeout_ms), &received);
+  napi_value result = receive_frame(env, fd, max_bytes, deadline_after_ms(timeout_ms), &received);
   received_close(&received); // nothing left unless something failed
   return result;
 }

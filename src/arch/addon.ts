@@ -161,6 +161,12 @@ export interface NativeAddon {
   crc32c(bytes: Uint8Array, seed: number): number;
   /** The same CRC32C by the table path, so tests can hold the instruction path to it. */
   crc32cPortable(bytes: Uint8Array, seed: number): number;
+  /**
+   * The C side of every layout shared with TypeScript (native/layout.c), for
+   * test/07-native-layout: the TypeScript constant's name (`WORD.requestSeq` for a field of
+   * WORD) -> the value C computes from its own definitions; accepted names map to 1.
+   */
+  layout(): Record<string, number>;
 
   /** memfd_create(name, MFD_CLOEXEC) + ftruncate(sizeBytes): a working copy's file; close it with fs.closeSync. */
   memfdCreate(name: string, sizeBytes: number): number;
