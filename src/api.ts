@@ -302,6 +302,8 @@ export interface Pool {
   resize(name: string, size: SizeSpec): void;
   /** Removes a region and frees its blocks; not while it is mapped (BUSY). */
   remove(name: string): void;
+  /** Sets a region's permission bits (its owner or root only); later opens and maps obey them. */
+  chmod(name: string, mode: number): void;
   /** Grows the pool file to size, online. */
   grow(size: SizeSpec): void;
   /** The pool's capacity, usage and mode. */

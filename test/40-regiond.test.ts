@@ -1,153 +1,17 @@
-// Shared mode end to end: regiond started on demand, racing starters, idle exit, a pool path
-// longer than sun_path, namespace operations and mappings shared between processes, the CLI
+// Shared mode end to end: regiond started on demand, racing starters, namespace operations and mappings shared between processes, the CLI
 // in auto mode, regiond killed with SIGKILL (SERVER_GONE, then recovery by a new regiond),
 // and clients killed in the middle of a write or holding a mapping.
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createPool, isRegionError, openPool, type PoolInfo } from '../src/index.js';
-import { LIST_PAGE_REGIONS } from '../src/constants.js';
+import { isRegionError, openPool, type PoolInfo } from '../src/index.js';
 import { socketAddress } from '../src/service/socket_path.js';
+import { LIST_PAGE_REGIONS } from '../src/constants.js';
+import { cleanUp, ClientProcess, KiB, MiB, newPool, regiondPids, regions, regionsJson, runClient, serverOf, stopRegionds, waitFor } from './fixtures/regiond-harness.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url)); // dist/test
-const root = path.resolve(here, '..', '..');
-const BIN = path.join(root, 'bin', 'regions.js');
-const CLIENT = path.join(here, 'fixtures', 'regiond-client.js');
-const KiB = 1024;
-const MiB = 1024 * KiB;
-
-process.env['REGIONS_QUIET'] = '1';
-process.env['REGIONS_IDLE_EXIT'] = '20'; // regionds started here also leave on their own
-delete process.env['REGIONS_POOL'];
-const base = fs.mkdtempSync(path.join(os.tmpdir(), 'regions-regiond-'));
-const pools: string[] = [];
-
-after(async () => {
-  for (const pool of pools) await stopRegionds(pool);
-  fs.rmSync(base, { recursive: true, force: true });
-});
-
-/** A fresh, formatted pool (no regiond yet). */
-function newPool(name: string, directory = base): string {
-  const poolPath = path.join(directory, `${name}.pool`);
-  createPool(poolPath, { size: '16MiB', mode: 'exclusive' }).close();
-  pools.push(poolPath);
-  return poolPath;
-}
-
-/** The pids of the regionds serving poolPath, from /proc. */
-function regiondPids(poolPath: string): number[] {
-  const pids: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let argv: string[];
-    try {
-      argv = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-    } catch {
-      continue;
-    }
-    const serving = argv.some((a) => a.endsWith('regiond.js')) && argv.includes(path.resolve(poolPath));
-    const foreground = argv.includes('daemon') && argv.includes(poolPath);
-    if ((serving || foreground) && !isZombie(Number(entry))) pids.push(Number(entry));
-  }
-  return pids;
-}
-
-function isZombie(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
-
-async function waitFor(what: string, done: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-async function stopRegionds(poolPath: string): Promise<void> {
-  for (const pid of regiondPids(poolPath)) {
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      // gone already
-    }
-  }
-  await waitFor(`the regionds of ${poolPath} to exit`, () => regiondPids(poolPath).length === 0);
-}
-
-interface Line {
-  ok?: unknown;
-  error?: string;
-  message?: string;
-}
-
-/** A child running test/fixtures/regiond-client.js; its JSON lines arrive in `lines`. */
-class ClientProcess {
-  readonly child: ChildProcess;
-  readonly lines: Line[] = [];
-  stderr = '';
-  private buffered = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-
-  constructor(poolPath: string, commands: unknown[][], mode = 'shared', options: SpawnOptions = {}) {
-    this.child = spawn(process.execPath, [CLIENT, poolPath, mode, JSON.stringify(commands)], { stdio: ['pipe', 'pipe', 'pipe'], ...options });
-    this.child.stdout?.on('data', (chunk: Buffer) => {
-      this.buffered += chunk.toString();
-      const lines = this.buffered.split('\n');
-      this.buffered = lines.pop() ?? '';
-      for (const line of lines) this.lines.push(JSON.parse(line) as Line);
-    });
-    this.child.stderr?.on('data', (chunk: Buffer) => void (this.stderr += chunk.toString()));
-    this.exited = new Promise((resolve) => this.child.on('close', (code, signal) => resolve({ code, signal })));
-  }
-
-  async line(index: number): Promise<Line> {
-    await waitFor(`client line ${index} (stderr: ${this.stderr})`, () => this.lines.length > index || this.child.exitCode !== null, 30_000);
-    const line = this.lines[index];
-    assert.ok(line !== undefined, `client exited before line ${index}: ${this.stderr}`);
-    return line;
-  }
-
-  /** Ends a "hold" and waits for a clean exit. */
-  async finish(): Promise<Line[]> {
-    this.child.stdin?.end();
-    const { code } = await this.exited;
-    assert.equal(code, 0, `client exited ${code}: ${this.stderr}`);
-    return this.lines;
-  }
-}
-
-async function runClient(poolPath: string, commands: unknown[][], mode = 'shared'): Promise<Line[]> {
-  return new ClientProcess(poolPath, commands, mode).finish();
-}
-
-function regions(args: string[], input: Uint8Array | string = ''): { status: number | null; stdout: Buffer; stderr: string } {
-  const env: NodeJS.ProcessEnv = { ...process.env, CI: 'true' };
-  const run = spawnSync(process.execPath, [BIN, ...args], { cwd: base, input, env, maxBuffer: 64 * MiB });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr.toString() };
-}
-
-function regionsJson<T>(args: string[], input?: Uint8Array): T {
-  const run = regions([...args, '--json'], input);
-  assert.equal(run.status, 0, `regions ${args.join(' ')}: ${run.stderr}`);
-  return JSON.parse(run.stdout.toString()) as T;
-}
-
-function serverOf(info: PoolInfo): NonNullable<PoolInfo['server']> {
-  assert.ok(info.server !== undefined, 'info has a server in shared mode');
-  return info.server;
-}
+after(cleanUp);
 
 test('openPool starts regiond on demand; info shows it and its clients', async () => {
   const poolPath = newPool('demand');
@@ -197,52 +61,6 @@ test('two processes racing to start regiond end with one regiond, both connected
     await Promise.all(racers.map((racer) => racer.finish()));
     await stopRegionds(poolPath); // the next round races a fresh start
   }
-});
-
-test('regions daemon serves in the foreground, refuses a second one, and exits when idle', async () => {
-  const poolPath = newPool('idle');
-  const daemon = spawn(process.execPath, [BIN, 'daemon', '-p', poolPath, '--idle-exit', '1', '--json'], { cwd: base, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  daemon.stdout.on('data', (chunk: Buffer) => void (out += chunk.toString()));
-  daemon.stderr.on('data', (chunk: Buffer) => void (err += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => daemon.on('close', resolve));
-  await waitFor(`regions daemon to report (stderr: ${err})`, () => out.includes('}'));
-  const ready = JSON.parse(out) as { pid: number; socket: string };
-  assert.equal(ready.pid, daemon.pid);
-  assert.ok(fs.statSync(ready.socket).isSocket());
-  assert.equal(fs.statSync(ready.socket).mode & 0o777, 0o600, 'the socket admits the pool\'s owner only, as the pool\'s default access setting says');
-  const second = regions(['daemon', '-p', poolPath]);
-  assert.equal(second.status, 1);
-  assert.match(second.stderr, /^regions: pool .* is served by another regiond already\n$/);
-  const pool = openPool(poolPath, { mode: 'auto' });
-  assert.equal(pool.mode, 'shared', 'auto finds the running regiond');
-  assert.equal(serverOf(pool.info()).pid, ready.pid);
-  await new Promise((resolve) => setTimeout(resolve, 1500));
-  assert.equal(daemon.exitCode, null, 'regiond stays while a client is connected');
-  pool.close();
-  const start = Date.now();
-  assert.equal(await exited, 0, err);
-  assert.ok(Date.now() - start < 5000, 'regiond left about a second after its last client');
-  assert.ok(!fs.existsSync(ready.socket), 'and removed its socket');
-});
-
-test('a pool path longer than 200 bytes works (sun_path holds 108)', async () => {
-  const deep = path.join(base, 'd'.repeat(100), 'e'.repeat(100));
-  fs.mkdirSync(deep, { recursive: true });
-  const poolPath = path.join(deep, 'long.pool');
-  pools.push(poolPath);
-  assert.ok(poolPath.length > 200);
-  assert.ok(path.join(deep, socketAddress(poolPath).name).length > 108);
-  const pool = createPool(poolPath, { size: '8MiB' }); // shared: formats, then starts regiond
-  assert.equal(pool.mode, 'shared');
-  pool.create('deep', { size: '64KiB' });
-  pool.open('deep').write(10, Uint8Array.of(1, 2, 3));
-  const lines = await runClient(poolPath, [['read', 'deep', 10, 3], ['info']]);
-  assert.deepEqual([...Buffer.from(String(lines[0]?.ok), 'base64')], [1, 2, 3]);
-  assert.equal(serverOf(lines[1]?.ok as PoolInfo).pid, serverOf(pool.info()).pid);
-  pool.close();
-  await stopRegionds(poolPath);
 });
 
 test('namespace operations and mappings through regiond: two processes see each other', async () => {

@@ -1,15 +1,15 @@
-// The workers of `regions demo` (src/cli/commands/demo.ts). Each maps the ledger region
-// (src/cli/demo_ledger.ts) and loops until its deadline: take the RegionLock, roll back a dead
+// The workers of `regions demo` (src/demo/demo.ts). Each maps the ledger region
+// (src/demo/ledger.ts) and loops until its deadline: take the RegionLock, roll back a dead
 // holder's half-done update if it took the lock over, move money between accounts, raise the
 // sync sequence, report the ledger's hash, pmsync, report the pmsync, release the lock.
 // Updates and pmsyncs both happen under the lock, so the hash is the state the pmsync captures.
 //
-//   demo_worker.js process POOL REGION W DEADLINE   a worker process in shared mode (regiond);
+//   worker.js process POOL REGION W DEADLINE   a worker process in shared mode (regiond);
 //       after `ready` it waits for a line on stdin (every worker mapped) before it starts
-//   demo_worker.js host POOL REGION N DEADLINE      thread mode, while shared mode is missing:
+//   worker.js host POOL REGION N DEADLINE      thread mode (--threads, or no shared mode):
 //       this process opens the pool exclusively (it plays regiond), runs N worker threads on
 //       mapping.shared and serves their pmsync requests
-// DEADLINE is in ms since the epoch. Reports go to stdout (src/cli/demo_report.ts).
+// DEADLINE is in ms since the epoch. Reports go to stdout (src/demo/report.ts).
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,8 +19,8 @@ import type { MappingApi, SyncStats } from '../api.js';
 import { openPool } from '../pool.js';
 import { RegionLock } from '../sync/region_lock.js';
 import { SharedWords, type LockMemory } from '../sync/shared_words.js';
-import { LEDGER_LOCK_WORD, ledgerHash, LedgerWriter } from './demo_ledger.js';
-import { formatReport, type DemoReport } from './demo_report.js';
+import { LEDGER_LOCK_WORD, ledgerHash, LedgerWriter } from './ledger.js';
+import { formatReport, type DemoReport } from './report.js';
 
 /** Transfers per lock hold: 1 .. this many (each moves money between two account pages). */
 const TRANSFERS_PER_HOLD_MAX = 3;
@@ -49,8 +49,11 @@ function work(ctx: WorkerContext): void {
   ctx.awaitGo();
   while (Date.now() < ctx.deadline) {
     lock.withLock((state) => {
-      if (state === 'owner-died') ctx.report({ kind: 'takeover', worker: ctx.worker, deadPid: lock.lastDeadOwner, undone: ledger.rollBack() });
-      const seq = ledger.update(1 + Math.floor(Math.random() * TRANSFERS_PER_HOLD_MAX), Math.random, state === 'owner-died');
+      const takeover = state === 'owner-died';
+      if (takeover) {
+        ctx.report({ kind: 'takeover', worker: ctx.worker, deadPid: lock.lastDeadOwner, undone: ledger.rollBack() });
+      }
+      const seq = ledger.update(1 + Math.floor(Math.random() * TRANSFERS_PER_HOLD_MAX), Math.random, takeover);
       ctx.sync(seq, ledgerHash(bytes)); // holding the lock: nothing changes until it returns
     });
     Atomics.wait(thinking, 0, 0, Math.random() * THINK_MS_MAX);
@@ -63,7 +66,8 @@ function writeReport(report: DemoReport): void {
 }
 
 function syncedReport(worker: number, seq: number, stats: SyncStats): DemoReport {
-  return { kind: 'synced', worker, seq, pages: stats.pages, linesFlushed: stats.linesFlushed, fences: stats.fences, ns: stats.ns };
+  const { pages, linesFlushed, fences, ns } = stats;
+  return { kind: 'synced', worker, seq, pages, linesFlushed, fences, ns };
 }
 
 /** Blocks until the demo writes a line on stdin: every worker has mapped the ledger. */
@@ -91,7 +95,13 @@ function runProcess(poolPath: string, region: string, worker: number, deadline: 
 
 // Thread mode. A worker thread asks the host for a pmsync and sleeps on its reply word:
 // 0 waiting, 1 done, 2 failed.
-interface ThreadData { role: 'demo-thread'; worker: number; shared: SharedArrayBuffer; reply: SharedArrayBuffer; deadline: number }
+interface ThreadData {
+  role: 'demo-thread';
+  worker: number;
+  shared: SharedArrayBuffer;
+  reply: SharedArrayBuffer;
+  deadline: number;
+}
 type ThreadMessage = { report: DemoReport } | { sync: { seq: number; hash: string } };
 const REPLY_WAITING = 0;
 const REPLY_DONE = 1;
@@ -147,7 +157,9 @@ function hostThread(file: string, m: MappingApi, worker: number, deadline: numbe
 
 async function main(args: string[]): Promise<void> {
   const [role, poolPath, region, count, deadline] = args;
-  if (poolPath === undefined || region === undefined) throw new Error(`usage: demo_worker.js process|host POOL REGION N DEADLINE; got ${args.join(' ')}`);
+  if (poolPath === undefined || region === undefined) {
+    throw new Error(`usage: worker.js process|host POOL REGION N DEADLINE; got ${args.join(' ')}`);
+  }
   const worker = Number(count);
   try {
     if (role === 'process') runProcess(poolPath, region, worker, Number(deadline));

@@ -33,7 +33,9 @@ export const LEDGER_OPENING_BALANCE = 1000n;
 export const UNDO_ENTRIES_MAX = 32;
 export const TRANSFER_AMOUNT_MAX = 100;
 
-const H = { magic: 8, accounts: 12, workers: 16, seq: 24, transfers: 32, total: 40, undoCount: 64, undoEntries: 72 } as const;
+const H = {
+  magic: 8, accounts: 12, workers: 16, seq: 24, transfers: 32, total: 40, undoCount: 64, undoEntries: 72,
+} as const;
 const UNDO_ENTRY_BYTES = 16;
 const W = { holds: 0, transfers: 8, syncs: 16, takeovers: 24 } as const;
 
@@ -81,11 +83,15 @@ export function ledgerProblems(bytes: Uint8Array): string[] {
   if (sum !== total) problems.push(`balances sum to ${sum}, not ${total}`);
   const perWorker = Array.from({ length: workers }, (_, w) => v.getBigUint64(workerOffset(w) + W.transfers, true));
   const transfers = v.getBigUint64(H.transfers, true);
-  if (perWorker.reduce((s, n) => s + n, 0n) !== transfers) problems.push(`workers' transfers ${perWorker.join(' + ')} != ${transfers} in the header`);
+  if (perWorker.reduce((s, n) => s + n, 0n) !== transfers) {
+    problems.push(`workers' transfers ${perWorker.join(' + ')} != ${transfers} in the header`);
+  }
   let syncs = 0n;
   for (let w = 0; w < workers; w++) syncs += v.getBigUint64(workerOffset(w) + W.syncs, true);
-  if (syncs !== v.getBigUint64(H.seq, true)) problems.push(`workers began ${syncs} pmsyncs but the sequence is ${v.getBigUint64(H.seq, true)}`);
-  if (v.getUint32(H.undoCount, true) !== 0) problems.push(`an update is half done (${v.getUint32(H.undoCount, true)} undo entries)`);
+  const seq = v.getBigUint64(H.seq, true);
+  if (syncs !== seq) problems.push(`workers began ${syncs} pmsyncs but the sequence is ${seq}`);
+  const undo = v.getUint32(H.undoCount, true);
+  if (undo !== 0) problems.push(`an update is half done (${undo} undo entries)`);
   return problems;
 }
 

@@ -14,7 +14,9 @@ export type DemoReport =
   | { kind: 'host'; pid: number }
   | { kind: 'ready'; worker: number; pid: number }
   | { kind: 'intent'; worker: number; seq: number; hash: string }
-  | { kind: 'synced'; worker: number; seq: number; pages: number; linesFlushed: number; fences: number; ns: number }
+  | {
+      kind: 'synced'; worker: number; seq: number; pages: number; linesFlushed: number; fences: number; ns: number;
+    }
   | { kind: 'takeover'; worker: number; deadPid: number; undone: number }
   | { kind: 'failed'; worker: number; message: string }
   | { kind: 'done'; worker: number };
@@ -24,7 +26,10 @@ export function formatReport(report: DemoReport): string {
     case 'host': return `host ${report.pid}`;
     case 'ready': return `ready ${report.worker} ${report.pid}`;
     case 'intent': return `intent ${report.worker} ${report.seq} ${report.hash}`;
-    case 'synced': return `synced ${report.worker} ${report.seq} ${report.pages} ${report.linesFlushed} ${report.fences} ${report.ns}`;
+    case 'synced': {
+      const { worker, seq, pages, linesFlushed, fences, ns } = report;
+      return `synced ${worker} ${seq} ${pages} ${linesFlushed} ${fences} ${ns}`;
+    }
     case 'takeover': return `takeover ${report.worker} ${report.deadPid} ${report.undone}`;
     case 'failed': return `failed ${report.worker} ${report.message.replace(/\s+/g, ' ')}`;
     case 'done': return `done ${report.worker}`;
@@ -39,8 +44,11 @@ export function parseReport(line: string): DemoReport | null {
   switch (kind) {
     case 'host': return ints(1) ? { kind, pid: n[0]! } : null;
     case 'ready': return ints(2) ? { kind, worker: n[0]!, pid: n[1]! } : null;
-    case 'intent': return ints(2) && fields[2] !== undefined ? { kind, worker: n[0]!, seq: n[1]!, hash: fields[2] } : null;
-    case 'synced': return ints(6) ? { kind, worker: n[0]!, seq: n[1]!, pages: n[2]!, linesFlushed: n[3]!, fences: n[4]!, ns: n[5]! } : null;
+    case 'intent':
+      return ints(2) && fields[2] !== undefined ? { kind, worker: n[0]!, seq: n[1]!, hash: fields[2] } : null;
+    case 'synced':
+      if (!ints(6)) return null;
+      return { kind, worker: n[0]!, seq: n[1]!, pages: n[2]!, linesFlushed: n[3]!, fences: n[4]!, ns: n[5]! };
     case 'takeover': return ints(3) ? { kind, worker: n[0]!, deadPid: n[1]!, undone: n[2]! } : null;
     case 'failed': return ints(1) ? { kind, worker: n[0]!, message: fields.slice(1).join(' ') } : null;
     case 'done': return ints(1) ? { kind, worker: n[0]! } : null;
