@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startProgress } from '../src/cli/progress.js';
+import { startProgress } from '../src/util/progress.js';
 import { fileSystemOf, machineFacts, type Machine } from './machine.js';
 import { buildPlan, trialCount, type Plan, type Point, type WorkloadName } from './plan.js';
 import { preparePeers, runNativeTrial, unavailableReason, type Peers } from './peers.js';

@@ -56,7 +56,7 @@ export const SHOOTDOWN_TIMEOUT_MS = 2000;
 /** Poll interval while waiting for acknowledgements (dead mappers are detected between polls). */
 export const SHOOTDOWN_POLL_MS = 20;
 
-// Shared mode: regiond, its socket and its protocol (src/service). Sizes in bytes, times in ms.
+// Shared mode: regiond, its socket and its protocol (src/regiond, src/wire). Sizes in bytes, times in ms.
 export const PROTOCOL_VERSION = 2; // 2: setAccess, PoolInfo.access
 /** The socket next to the pool: `.regions-<first 8 hex digits of sha256(pool file name)>.sock`. */
 export const SOCKET_NAME_PREFIX = '.regions-';

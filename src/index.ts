@@ -20,8 +20,8 @@
  *
  * @packageDocumentation
  */
-export { createPool, openPool, checkPool } from './pool.js';
-export { setPoolAccess } from './pool_access.js';
+export { createPool, openPool, checkPool } from './client/pool.js';
+export { setPoolAccess } from './client/pool_access.js';
 export { PoolHandle } from './client/pool_handle.js';
 export { RegionHandle } from './client/region_handle.js';
 export type { KernelHost } from './client/transport.js';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isRegionError, openPool, type PoolInfo } from '../src/index.js';
-import { socketAddress } from '../src/service/socket_path.js';
+import { socketAddress } from '../src/wire/socket_path.js';
 import { LIST_PAGE_REGIONS } from '../src/constants.js';
 import { cleanUp, ClientProcess, KiB, MiB, newPool, regiondPids, regions, regionsJson, runClient, serverOf, stopRegionds, waitFor } from './fixtures/regiond-harness.js';
 

@@ -15,8 +15,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PROTOCOL_VERSION, REPLY_BYTES_MAX } from '../src/constants.js';
 import { createPool, openPool } from '../src/index.js';
-import { encodeFrame, FrameReader, OPS } from '../src/service/protocol.js';
-import { socketAddress } from '../src/service/socket_path.js';
+import { encodeFrame, FrameReader, OPS } from '../src/wire/protocol.js';
+import { socketAddress } from '../src/wire/socket_path.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.resolve(here, '..', '..', 'bin', 'regions.js');

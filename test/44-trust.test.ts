@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createPool, isRegionError, openPool, setPoolAccess, type PoolHandle } from '../src/index.js';
-import { socketAddress } from '../src/service/socket_path.js';
+import { socketAddress } from '../src/wire/socket_path.js';
 import { CLIENT, type Line, runAs, sharedTempDirectory, stopServer, testUser } from './fixtures/second-user.js';
 
 process.env['REGIONS_QUIET'] = '1';

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { createPool, openPool, type PoolInfo, type PoolHandle, setPoolAccess } from '../src/index.js';
 import { BLOCK_BYTES } from '../src/constants.js';
 import { decodeSuperblock, encodeSuperblock, SUPERBLOCK_BYTES } from '../src/format/superblock.js';
-import { socketAddress } from '../src/service/socket_path.js';
+import { socketAddress } from '../src/wire/socket_path.js';
 import { AccessClient, runAccessClient } from './fixtures/access-runner.js';
 import { sharedTempDirectory, stopServer, testUser } from './fixtures/second-user.js';
 

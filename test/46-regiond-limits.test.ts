@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { CLIENTS_MAX, CLIENTS_PER_UID_MAX } from '../src/constants.js';
 import { createPool, isRegionError, openPool, type PoolHandle } from '../src/index.js';
-import { socketAddress } from '../src/service/socket_path.js';
+import { socketAddress } from '../src/wire/socket_path.js';
 import { AccessClient } from './fixtures/access-runner.js';
 import { regiondPid, sharedTempDirectory, testUser } from './fixtures/second-user.js';
 

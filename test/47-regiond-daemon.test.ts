@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createPool, openPool, type PoolInfo } from '../src/index.js';
-import { socketAddress } from '../src/service/socket_path.js';
+import { socketAddress } from '../src/wire/socket_path.js';
 import { base, BIN, cleanUp, newPool, regions, runClient, serverOf, stopRegionds, track, waitFor } from './fixtures/regiond-harness.js';
 
 after(cleanUp);

@@ -7,7 +7,7 @@
 
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Pool } from '../api.js';
-import { openPool } from '../pool.js';
+import { openPool } from '../client/pool.js';
 import type { PoolMode } from '../api.js';
 import { isRegionError } from '../errors.js';
 import { parseSize } from '../util/size.js';

@@ -2,6 +2,7 @@
 // (sizes with formatSize, times as ISO 8601). Errors never come through here: main.ts prints
 // them on stderr.
 
+import { formatNs } from '../util/duration.js';
 import type { CheckProblem, PoolAccess, PoolInfo, RegionInfo, SyncStats } from '../api.js';
 import { describeAccess } from '../kernel/access.js';
 import { groupName } from '../util/groups.js';
@@ -79,11 +80,4 @@ export function syncLine(stats: SyncStats): string {
 export function problemLine(p: CheckProblem): string {
   const state = p.repaired === true ? 'repaired' : p.repairable ? 'repairable with --repair' : 'not repairable';
   return `${p.structure} at offset ${p.offset}: ${p.message} (${state})`;
-}
-
-export function formatNs(ns: number): string {
-  if (ns < 1e3) return `${ns} ns`;
-  if (ns < 1e6) return `${(ns / 1e3).toFixed(1)} µs`;
-  if (ns < 1e9) return `${(ns / 1e6).toFixed(1)} ms`;
-  return `${(ns / 1e9).toFixed(2)} s`;
 }

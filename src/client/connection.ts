@@ -17,8 +17,8 @@ import fs from 'node:fs';
 import { addon } from '../arch/addon.js';
 import { PROTOCOL_VERSION, REPLY_BYTES_MAX, REQUEST_TIMEOUT_MS } from '../constants.js';
 import { ERROR_CODES, type ErrorCode, RegionError } from '../errors.js';
-import { decodePayload, encodeFrame, type Op } from '../service/protocol.js';
-import type { HelloResult } from '../service/server.js';
+import { decodePayload, encodeFrame, type Op } from '../wire/protocol.js';
+import type { HelloResult } from '../regiond/server.js';
 import type { FdResponse, Response, Transport } from './transport.js';
 
 const GONE_CODES = new Set(['ECONNRESET', 'EPIPE', 'ENOTCONN', 'ESHUTDOWN', 'EBADF']);

@@ -5,9 +5,9 @@
 
 import type { FileDevice } from '../pm/file_device.js';
 import { RegionError } from '../errors.js';
-import type { Client } from '../service/client_record.js';
-import { parseRequest, type Op } from '../service/protocol.js';
-import type { Syscalls } from '../service/syscalls.js';
+import type { Client } from '../syscall/client_record.js';
+import { parseRequest, type Op } from '../wire/protocol.js';
+import type { Syscalls } from '../syscall/syscalls.js';
 import type { FdResponse, KernelHost, Response, Transport } from './transport.js';
 import fs from 'node:fs';
 

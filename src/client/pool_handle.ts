@@ -12,7 +12,7 @@ import { checkMode, checkName } from '../kernel/names.js';
 import type { Mapping } from '../map/mapping.js';
 import { releaseSharedCopies } from '../map/shared_copy.js';
 import { userfaultfdAvailable } from '../map/fault_mechanism.js';
-import type { Op, WireRef } from '../service/protocol.js';
+import type { Op, WireRef } from '../wire/protocol.js';
 import { checkOptions } from '../util/options.js';
 import { parseSize } from '../util/size.js';
 import { RegionHandle } from './region_handle.js';

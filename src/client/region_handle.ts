@@ -12,8 +12,8 @@ import { DATA_CHUNK_BYTES, MAP_CHUNK_BYTES, PAGE_BYTES, READ_RETRIES_MAX, SHOOTD
 import { isRegionError, RegionError } from '../errors.js';
 import type { Mapping } from '../map/mapping.js';
 import { mapShared } from '../map/shared_copy.js';
-import type { WireRef } from '../service/protocol.js';
-import type { MapResult } from '../service/syscalls.js';
+import type { WireRef } from '../wire/protocol.js';
+import type { MapResult } from '../syscall/syscalls.js';
 import { checkOptions } from '../util/options.js';
 import type { PoolHandle } from './pool_handle.js';
 

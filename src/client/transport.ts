@@ -1,11 +1,11 @@
 // How a pool handle reaches the pool's kernel (one kernel, two transports): in this process
 // (exclusive mode, local_transport.ts) or through the pool's regiond (shared mode,
 // connection.ts). Both run the same argument checks (protocol.ts) and the same system calls
-// (src/service/syscalls.ts), so a pool behaves the same in both modes; only who else can
+// (src/syscall/syscalls.ts), so a pool behaves the same in both modes; only who else can
 // reach the pool at the same time differs.
 
 import type { PoolMode, ServerInfo } from '../api.js';
-import type { Op } from '../service/protocol.js';
+import type { Op } from '../wire/protocol.js';
 
 export interface Response<T> {
   result: T;

@@ -14,10 +14,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Pool } from '../api.js';
 import { isRegionError } from '../errors.js';
-import { createPool, openPool } from '../pool.js';
+import { createPool, openPool } from '../client/pool.js';
 import { formatSize, parseSize } from '../util/size.js';
-import { formatNs } from '../cli/output.js';
-import { startProgress } from '../cli/progress.js';
+import { formatNs } from '../util/duration.js';
+import { startProgress } from '../util/progress.js';
 import { LEDGER_REGION, processCluster, Reports, threadCluster, WORKERS, type Cluster } from './cluster.js';
 import {
   formatLedger, LEDGER_ACCOUNTS, LEDGER_OPENING_BALANCE, ledgerBytes, ledgerHash, ledgerProblems, ledgerSeq,

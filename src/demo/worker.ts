@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { MappingApi, SyncStats } from '../api.js';
-import { openPool } from '../pool.js';
+import { openPool } from '../client/pool.js';
 import { RegionLock } from '../sync/region_lock.js';
 import { SharedWords, type LockMemory } from '../sync/shared_words.js';
 import { LEDGER_LOCK_WORD, ledgerHash, LedgerWriter } from './ledger.js';

@@ -129,7 +129,7 @@ class SharedCopy implements MappingBackend {
   /**
    * Tells regiond this process can store now, then, if a shootdown is under way (it may have
    * skipped this process), waits for its release before the first store; see
-   * SharedWorkingCopy.awaitAcknowledgements for why one of the two sides always sees the other.
+   * WorkingCopy.awaitAcknowledgements (src/syscall/working_copy.ts) for why one of the two sides always sees the other.
    */
   private joinShootdowns(): void {
     this.registeredMappings++;

@@ -6,7 +6,7 @@ import { runScenario, type CrashFailure, type ScenarioResult } from '../../crash
 import { METADATA_SCENARIOS, PMSYNC_SCENARIOS } from '../../crashtest/scenarios.js';
 import { act, globalsOf, integerArg } from '../context.js';
 import { emit, table } from '../output.js';
-import { startProgress } from '../progress.js';
+import { startProgress } from '../../util/progress.js';
 
 const SCENARIO_SETS = {
   metadata: METADATA_SCENARIOS,

@@ -7,9 +7,9 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Persistence } from '../../api.js';
 import { IDLE_EXIT_MS_DEFAULT } from '../../constants.js';
 import { RegionError } from '../../errors.js';
-import { socketMissing } from '../../service/reachability.js';
-import { runRegiond, StartDeclined } from '../../service/regiond.js';
-import { socketAddress } from '../../service/socket_path.js';
+import { socketMissing } from '../../client/reachability.js';
+import { runRegiond, StartDeclined } from '../../regiond/regiond.js';
+import { socketAddress } from '../../wire/socket_path.js';
 import { act, globalsOf, withCommonOptions } from '../context.js';
 import { emit } from '../output.js';
 

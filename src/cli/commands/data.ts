@@ -5,12 +5,12 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import type { Pool } from '../../api.js';
-import { openPool } from '../../pool.js';
+import { openPool } from '../../client/pool.js';
 import { RegionError } from '../../errors.js';
 import { formatSize } from '../../util/size.js';
 import { act, globalsOf, type Globals, sizeArg, withCommonOptions } from '../context.js';
 import { emit, syncLine } from '../output.js';
-import { startProgress } from '../progress.js';
+import { startProgress } from '../../util/progress.js';
 
 /** Bytes per region.read: bounds the memory `read` uses on a large region. */
 export const READ_CHUNK_BYTES = 16 * 2 ** 20;

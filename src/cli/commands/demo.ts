@@ -4,7 +4,8 @@
 import type { Command } from 'commander';
 import { DEMO_DIR_DEFAULT, runDemo } from '../../demo/demo.js';
 import { act, globalsOf, type Status } from '../context.js';
-import { emit, formatNs, table } from '../output.js';
+import { formatNs } from '../../util/duration.js';
+import { emit, table } from '../output.js';
 
 export function registerDemoCommand(program: Command): void {
   program

@@ -1,9 +1,9 @@
 // Pool commands: mkpool, info, grow, set-access, fsck.
 
 import { type Command, Option } from 'commander';
-import { checkPool, createPool } from '../../pool.js';
+import { checkPool, createPool } from '../../client/pool.js';
 import type { Persistence, PoolAccessOptions } from '../../api.js';
-import { setPoolAccess } from '../../pool_access.js';
+import { setPoolAccess } from '../../client/pool_access.js';
 import { formatSize } from '../../util/size.js';
 import { act, globalsOf, octalArg, sizeArg, withCommonOptions, withPool } from '../context.js';
 import { accessLine, emit, poolLines, problemLine } from '../output.js';

@@ -39,7 +39,7 @@ export interface Mapper {
   process: ProcessHandle;
 }
 
-export class SharedWorkingCopy {
+export class WorkingCopy {
   readonly pages: number;
   private readonly control: number;
   /** The memfd; mapped here, and reopened for each map reply. */

@@ -11,19 +11,20 @@
 // generation); holding one grants nothing by itself.
 
 import fs from 'node:fs';
-import { poolInfoOf } from '../pool_info.js';
+import { poolInfoOf } from './pool_info.js';
 import type { Access, CheckReport, PoolAccess, PoolInfo, RegionInfo, SyncStats } from '../api.js';
-import { LIST_PAGE_REGIONS, MAP_CHUNK_BYTES, MAPPINGS_PER_CLIENT_MAX, PAGE_BYTES, STAGING_BYTES_MAX, STAGINGS_PER_CLIENT_MAX } from '../constants.js';
+import { LIST_PAGE_REGIONS, MAP_CHUNK_BYTES, MAPPINGS_PER_CLIENT_MAX, PAGE_BYTES } from '../constants.js';
 import { RegionError } from '../errors.js';
 import { type AccessChange, changeAccess, requirePoolOwner } from '../kernel/access.js';
 import { checkAccess } from '../kernel/permission.js';
 import { checkRegionSize } from '../kernel/names.js';
 import type { RegionManager, RegionRef } from '../kernel/region_manager.js';
 import { finishMeter, startMeter } from '../map/sync_stats.js';
-import { assert, unreachable } from '../util/assert.js';
-import type { Request, WireRef } from './protocol.js';
-import type { Client, Staging } from './client_record.js';
-import { type SharedCopyDescription, SharedWorkingCopy } from './shootdown.js';
+import { unreachable } from '../util/assert.js';
+import type { Request, WireRef } from '../wire/protocol.js';
+import type { Client } from './client_record.js';
+import { StagingArea } from './staging.js';
+import { type SharedCopyDescription, WorkingCopy } from './working_copy.js';
 
 /** regiond, as `info` reports it (shared mode). */
 export interface ServerView {
@@ -64,10 +65,10 @@ export interface Reply {
 
 export class Syscalls {
   /** Shared working copies of mapped regions, by slot. */
-  private readonly copies = new Map<number, SharedWorkingCopy>();
+  private readonly copies = new Map<number, WorkingCopy>();
   /** Mappings (read-only ones too) of each copy, by slot. */
   private readonly mapped = new Map<number, number>();
-  private stagedBytes = 0;
+  private readonly stagings = new StagingArea();
 
   constructor(
     private readonly kernel: RegionManager,
@@ -96,9 +97,9 @@ export class Syscalls {
       case 'read': return this.read(client, request.region, request.offset, request.length);
       case 'write': return { result: this.write(client, request.region, request.offset, request.data) };
       case 'stage': return { result: this.stage(client, request.region, request.offset, request.length) };
-      case 'stageData': return { result: this.stageData(client, request.staging, request.at, request.data) };
+      case 'stageData': return { result: this.stagings.data(client, request.staging, request.at, request.data) };
       case 'stageCommit': return { result: this.stageCommit(client, request.staging) };
-      case 'stageAbort': return { result: this.stageAbort(client, request.staging) };
+      case 'stageAbort': return { result: this.stagings.abort(client, request.staging) };
       case 'map': return this.map(client, request.region, request.access, request.offset, request.length);
       case 'unmap': return { result: this.unmap(client, request.mapping) };
       case 'pmsync': return { result: this.pmsync(client, request.region) };
@@ -245,45 +246,12 @@ export class Syscalls {
     const info = this.kernel.info(ref);
     checkAccess(info, client.credentials, 'rw');
     checkRange(offset, length, info.sizeBytes);
-    if (client.stagings.size >= STAGINGS_PER_CLIENT_MAX) throw new RegionError('BUSY', `a client may stage at most ${STAGINGS_PER_CLIENT_MAX} writes at once; commit or abort one first`);
-    if (this.stagedBytes + length > STAGING_BYTES_MAX) {
-      throw new RegionError('BUSY', `regiond is staging ${this.stagedBytes} bytes of other writes; ${length} more would pass its limit of ${STAGING_BYTES_MAX}; retry later or write less at once`);
-    }
-    const staging = client.handle();
-    // Buffer.alloc of a large size is calloc'ed: pages take memory only as data arrives.
-    client.stagings.set(staging, { ref, offset, bytes: Buffer.alloc(length), received: 0 });
-    this.stagedBytes += length;
-    return { staging };
-  }
-
-  private stageData(client: Client, staging: number, at: number, data: Uint8Array): { received: number } {
-    const entry = stagingOf(client, staging);
-    if (at !== entry.received) throw new RegionError('INVALID', `staged write ${staging}: data at ${at}, expected the next byte ${entry.received}`);
-    if (at + data.length > entry.bytes.length) throw new RegionError('INVALID', `staged write ${staging}: ${at + data.length} bytes exceed its length of ${entry.bytes.length}`);
-    entry.bytes.set(data, at);
-    entry.received += data.length;
-    return { received: entry.received };
+    return this.stagings.begin(client, ref, offset, length);
   }
 
   private stageCommit(client: Client, staging: number): SyncStats {
-    const entry = stagingOf(client, staging);
-    this.dropStaging(client, staging);
-    if (entry.received !== entry.bytes.length) throw new RegionError('INVALID', `staged write ${staging} is incomplete: ${entry.received} of ${entry.bytes.length} bytes arrived; nothing was written`);
+    const entry = this.stagings.take(client, staging);
     return this.write(client, entry.ref, entry.offset, entry.bytes);
-  }
-
-  private stageAbort(client: Client, staging: number): null {
-    stagingOf(client, staging);
-    this.dropStaging(client, staging);
-    return null;
-  }
-
-  private dropStaging(client: Client, staging: number): void {
-    const entry = client.stagings.get(staging);
-    if (!entry) return;
-    client.stagings.delete(staging);
-    this.stagedBytes -= entry.bytes.length;
-    assert(this.stagedBytes >= 0, 'regiond: staged bytes never negative');
   }
 
   /**
@@ -365,11 +333,11 @@ export class Syscalls {
   }
 
   /** The region's shared working copy, made at its first map (again if the slot was reused). */
-  private copyFor(ref: RegionRef, info: RegionInfo): SharedWorkingCopy {
+  private copyFor(ref: RegionRef, info: RegionInfo): WorkingCopy {
     const existing = this.copies.get(ref.index);
     if (existing && existing.ref.generation === ref.generation) return existing;
     if (existing) this.closeCopy(ref.index);
-    const copy = new SharedWorkingCopy(this.kernel, { index: ref.index, generation: ref.generation }, info);
+    const copy = new WorkingCopy(this.kernel, { index: ref.index, generation: ref.generation }, info);
     this.copies.set(ref.index, copy);
     return copy;
   }
@@ -398,7 +366,7 @@ export class Syscalls {
     // A pool that closes unmaps first; mappings left here belong to a client that died or
     // dropped the connection, whose stores may never have been reported: each copy it wrote
     // to drops it at once and compares every page at its next pmsync.
-    const wrote = new Set<SharedWorkingCopy>();
+    const wrote = new Set<WorkingCopy>();
     for (const record of client.mappings.values()) {
       const copy = this.copies.get(record.ref.index);
       if (!copy || copy.ref.generation !== record.ref.generation) continue;
@@ -407,7 +375,7 @@ export class Syscalls {
     }
     for (const copy of wrote) copy.removeMapper(client.peer.pid, true);
     client.mappings.clear();
-    for (const staging of [...client.stagings.keys()]) this.dropStaging(client, staging);
+    this.stagings.forget(client);
     client.opened.clear();
   }
 
@@ -424,10 +392,4 @@ function checkRange(offset: number, length: number, sizeBytes: number): void {
 function requireOwner(region: RegionInfo, client: Client, what: string): void {
   const uid = client.peer.uid;
   if (uid !== 0 && uid !== region.uid) throw new RegionError('PERMISSION', `uid ${uid} may not ${what} region "${region.name}": only its owner (uid ${region.uid}) may`);
-}
-
-function stagingOf(client: Client, staging: number): Staging {
-  const entry = client.stagings.get(staging);
-  if (!entry) throw new RegionError('NOT_FOUND', `no staged write ${staging} on this connection`);
-  return entry;
 }

@@ -2,13 +2,12 @@
 // owner's only; other users reach the pool through its regiond, whose socket admits whom the
 // pool's access setting says. Only the pool's owner or root may change that setting.
 
-import fs from 'node:fs';
-import type { Pool, PoolAccess, PoolAccessOptions } from './api.js';
-import { RegionError } from './errors.js';
-import { PoolHandle } from './client/pool_handle.js';
-import type { AccessChange } from './kernel/access.js';
-import { groupId } from './util/groups.js';
-import { checkOptions } from './util/options.js';
+import type { Pool, PoolAccess, PoolAccessOptions } from '../api.js';
+import { RegionError } from '../errors.js';
+import { PoolHandle } from './pool_handle.js';
+import type { AccessChange } from '../kernel/access.js';
+import { groupId } from '../util/groups.js';
+import { checkOptions } from '../util/options.js';
 
 /**
  * Sets who may connect to the pool's regiond: its socket's mode (0o600 to 0o666) and group.
@@ -37,16 +36,4 @@ export function accessChangeOf(options: PoolAccessOptions | undefined): AccessCh
     change.group = options.group === null ? null : groupId(options.group);
   }
   return change;
-}
-
-/**
- * @internal Removes group and other permission bits from a pool file this process owns (or
- * root): whoever could read it could read every region, whatever the region's mode. Pools
- * made before access was a pool setting may carry wider bits.
- */
-export function restrictPoolFile(fd: number): void {
-  const stat = fs.fstatSync(fd);
-  const euid = process.geteuid?.() ?? 0;
-  if ((stat.mode & 0o7077) === 0 || (euid !== 0 && euid !== stat.uid)) return;
-  fs.fchmodSync(fd, stat.mode & 0o700);
 }

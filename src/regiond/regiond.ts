@@ -32,18 +32,16 @@ import type { PoolAccess, Persistence } from '../api.js';
 import { addon } from '../arch/addon.js';
 import { DAEMON_LOCK_POLL_MS, DAEMON_LOCK_WAIT_MS, HELLO_TIMEOUT_MS, IDLE_EXIT_MS_DEFAULT, SOCKET_MODE_DEFAULT } from '../constants.js';
 import { type ErrorCode, RegionError } from '../errors.js';
-import { type AccessChange, changeAccess } from '../kernel/access.js';
 import { RegionManager } from '../kernel/region_manager.js';
 import { readSuperblocks } from '../kernel/superblock_store.js';
 import { FileDevice } from '../pm/file_device.js';
-import { poolHolder, tryLockPool } from '../pool.js';
-import { restrictPoolFile } from '../pool_access.js';
+import { poolHolder, restrictPoolFile, tryLockPool } from '../pm/pool_file.js';
 import { sleepMs } from '../util/sleep.js';
-import { isRegiond } from './reachability.js';
+import { isRegiond } from './identity.js';
 import { RegiondServer } from './server.js';
 import { SocketBinding } from './socket_binding.js';
-import { openDirectory, type SocketAddress, socketAddress } from './socket_path.js';
-import { Syscalls } from './syscalls.js';
+import { openDirectory, type SocketAddress, socketAddress } from '../wire/socket_path.js';
+import { Syscalls } from '../syscall/syscalls.js';
 
 /** How a start ended: serving, or why not. starter.js relays it to the client as one JSON line. */
 export type StartReport =

@@ -4,22 +4,12 @@
 // of those dead ends gets its own message here instead of a bare EACCES.
 //
 // Who holds the pool's lock is read from /proc/locks, which every user may read: the pool's
-// POSIX "holder" lock (pool.ts) names the pid of the regiond or exclusive opener. That needs
+// POSIX "holder" lock (src/pm/pool_file.ts) names the pid of the regiond or exclusive opener. That needs
 // no descriptor of the pool file, which another user cannot open.
 
 import fs from 'node:fs';
 import { RegionError } from '../errors.js';
-import type { SocketAddress } from './socket_path.js';
-
-/** Whether pid runs regiond (detached, or `regions daemon`). */
-export function isRegiond(pid: number): boolean {
-  try {
-    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return argv.some((arg) => arg.endsWith('regiond.js')) || argv.includes('daemon');
-  } catch {
-    return false; // gone, or hidden (hidepid)
-  }
-}
+import type { SocketAddress } from '../wire/socket_path.js';
 
 /** Whether this process may open the pool file read-write: the owner, root, or (old pools) anyone the file's bits admit. */
 export function mayOpenPoolFile(poolPath: string): boolean {

@@ -3,7 +3,7 @@
 // commands call it unconditionally.
 
 import cliProgress from 'cli-progress';
-import { formatSize } from '../util/size.js';
+import { formatSize } from './size.js';
 
 /** Below this much work (bytes, or items for counts) a bar would only flicker. */
 export const PROGRESS_BYTES_MIN = 16 * 2 ** 20;

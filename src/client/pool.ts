@@ -2,29 +2,27 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import type { CheckReport, CreatePoolOptions, OpenPoolOptions, Persistence, Pool, PoolMode } from './api.js';
-import { addon } from './arch/addon.js';
-import { LocalTransport } from './client/local_transport.js';
-import { PoolHandle } from './client/pool_handle.js';
-import { BLOCK_BYTES, DAEMON_LOCK_WAIT_MS, SOCKET_MODE_DEFAULT } from './constants.js';
-import { RegionError } from './errors.js';
-import { changeAccess } from './kernel/access.js';
-import { inspectPool } from './kernel/check.js';
-import { currentCredentials } from './kernel/permission.js';
-import { RegionManager } from './kernel/region_manager.js';
-import { FileDevice } from './pm/file_device.js';
-import { accessChangeOf, restrictPoolFile } from './pool_access.js';
-import { Client } from './service/client_record.js';
-import { connectRegiond, retireRegiond } from './service/launcher.js';
-import { ProcessHandle } from './service/process_handle.js';
-import { isRegiond, socketMissing } from './service/reachability.js';
-import { socketAddress } from './service/socket_path.js';
-import { Syscalls } from './service/syscalls.js';
-import { checkOptions } from './util/options.js';
-import { parseSize } from './util/size.js';
-
-const LOCK_BYTE_EXCLUSIVE = 0; // OFD lock: the real exclusion
-const LOCK_BYTE_HOLDER = 1; // POSIX lock: lets a second opener learn the holder's pid
+import type { CheckReport, CreatePoolOptions, OpenPoolOptions, Persistence, Pool, PoolMode } from '../api.js';
+import { LocalTransport } from './local_transport.js';
+import { PoolHandle } from './pool_handle.js';
+import { BLOCK_BYTES, DAEMON_LOCK_WAIT_MS, SOCKET_MODE_DEFAULT } from '../constants.js';
+import { RegionError } from '../errors.js';
+import { changeAccess } from '../kernel/access.js';
+import { inspectPool } from '../kernel/check.js';
+import { currentCredentials } from '../kernel/permission.js';
+import { RegionManager } from '../kernel/region_manager.js';
+import { FileDevice } from '../pm/file_device.js';
+import { poolHolder, restrictPoolFile, tryLockPool, waitLockPool } from '../pm/pool_file.js';
+import { accessChangeOf } from './pool_access.js';
+import { Client } from '../syscall/client_record.js';
+import { connectRegiond, retireRegiond } from './launcher.js';
+import { ProcessHandle } from '../syscall/process_handle.js';
+import { isRegiond } from '../regiond/identity.js';
+import { socketMissing } from './reachability.js';
+import { socketAddress } from '../wire/socket_path.js';
+import { Syscalls } from '../syscall/syscalls.js';
+import { checkOptions } from '../util/options.js';
+import { parseSize } from '../util/size.js';
 
 /**
  * Formats a new pool: a file of mode 0600 (its owner's only), with `access` saying who may
@@ -118,10 +116,7 @@ export function checkPool(poolPath: string, options: { repair?: boolean; persist
 function lockExclusive(device: FileDevice, poolPath: string): void {
   if (tryLockPool(device)) return;
   const regiond = retireRegiond(poolPath); // an idle regiond leaves for an exclusive opener
-  if (regiond?.retiring && addon.lockWait(device.fd, LOCK_BYTE_EXCLUSIVE, 1, true, DAEMON_LOCK_WAIT_MS)) {
-    addon.posixLockTry(device.fd, LOCK_BYTE_HOLDER, 1);
-    return;
-  }
+  if (regiond?.retiring && waitLockPool(device, DAEMON_LOCK_WAIT_MS)) return;
   if (regiond && !regiond.retiring) {
     throw new RegionError('BUSY', `pool ${poolPath} is served by regiond (pid ${regiond.pid}) to ${regiond.clients} other clients; open it with mode 'shared' or 'auto'`);
   }
@@ -129,19 +124,6 @@ function lockExclusive(device: FileDevice, poolPath: string): void {
   if (holder > 0 && isRegiond(holder)) throw socketMissing(socketAddress(poolPath), holder); // it serves, but its socket does not answer
   const who = holder > 0 ? `pid ${holder}` : 'another process';
   throw new RegionError('BUSY', `pool ${poolPath} is held exclusively by ${who}; open it with mode 'shared' or stop that process`);
-}
-
-
-/** @internal The pool's lock, as exclusive mode and regiond take it: true if taken, false if held elsewhere. */
-export function tryLockPool(device: FileDevice): boolean {
-  if (!addon.lockTry(device.fd, LOCK_BYTE_EXCLUSIVE, 1, true)) return false;
-  addon.posixLockTry(device.fd, LOCK_BYTE_HOLDER, 1);
-  return true;
-}
-
-/** @internal The pid holding the pool's lock: 0 if none, -1 if it cannot be told. */
-export function poolHolder(device: FileDevice): number {
-  return addon.lockHolderPid(device.fd, LOCK_BYTE_HOLDER, 1);
 }
 
 function checkPoolMode(mode: unknown): PoolMode {

@@ -21,7 +21,7 @@ import type { PoolAccess } from '../api.js';
 import { addon } from '../arch/addon.js';
 import { LISTEN_BACKLOG, SOCKET_CHECK_MS } from '../constants.js';
 import { RegionError } from '../errors.js';
-import { shortPath, type SocketAddress } from './socket_path.js';
+import { shortPath, type SocketAddress } from '../wire/socket_path.js';
 
 /** Linux's O_PATH (fs.constants lacks it): a descriptor that names a file without opening it. */
 const O_PATH = 0o10000000;

@@ -24,11 +24,11 @@ import { CLIENTS_MAX, CLIENTS_PER_UID_MAX, FRAME_TIMEOUT_MS, PROTOCOL_VERSION, R
 import { RegionError } from '../errors.js';
 import { requirePoolOwner } from '../kernel/access.js';
 import { assert } from '../util/assert.js';
-import { ProcessHandle } from './process_handle.js';
-import { decodePayload, encodeFrame, FrameReader, parseRequest, type Request, requestId } from './protocol.js';
+import { ProcessHandle } from '../syscall/process_handle.js';
+import { decodePayload, encodeFrame, FrameReader, parseRequest, type Request, requestId } from '../wire/protocol.js';
 import { socketAdmits } from './socket_binding.js';
-import { Client, type Peer } from './client_record.js';
-import type { Syscalls } from './syscalls.js';
+import { Client, type Peer } from '../syscall/client_record.js';
+import type { Syscalls } from '../syscall/syscalls.js';
 
 export interface HelloResult {
   protocol: number;

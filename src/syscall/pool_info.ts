@@ -1,8 +1,8 @@
 // PoolInfo as both modes report it: the kernel's counts plus how this pool is served.
-import type { PoolInfo } from './api.js';
-import { BLOCK_BYTES, FORMAT_VERSION } from './constants.js';
-import type { RegionManager } from './kernel/region_manager.js';
-import { userfaultfdAvailable } from './map/fault_mechanism.js';
+import type { PoolInfo } from '../api.js';
+import { BLOCK_BYTES, FORMAT_VERSION } from '../constants.js';
+import type { RegionManager } from '../kernel/region_manager.js';
+import { userfaultfdAvailable } from '../map/fault_mechanism.js';
 
 export function poolInfoOf(kernel: RegionManager, path: string, persistence: PoolInfo['persistence'], mode: PoolInfo['mode']): PoolInfo {
   const counts = kernel.poolCounts();

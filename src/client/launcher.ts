@@ -20,12 +20,13 @@ import { addon } from '../arch/addon.js';
 import { CONNECT_ATTEMPTS_MAX, CONNECT_PAUSE_MS_MAX, CONNECT_PAUSE_MS_MIN, CONNECT_TIMEOUT_MS, DAEMON_START_TIMEOUT_MS, REBIND_POLL_MS, REBIND_WAIT_MS } from '../constants.js';
 import { ERROR_CODES, type ErrorCode, isRegionError, RegionError } from '../errors.js';
 import { sleepMs } from '../util/sleep.js';
-import { Connection } from '../client/connection.js';
-import { accessDenied, heldExclusively, isRegiond, lockHolderOf, mayOpenPoolFile, notServed, socketMissing } from './reachability.js';
-import type { StartReport } from './regiond.js';
-import { type SocketAddress, socketAddress, withDirectory } from './socket_path.js';
+import { Connection } from './connection.js';
+import { isRegiond } from '../regiond/identity.js';
+import { accessDenied, heldExclusively, lockHolderOf, mayOpenPoolFile, notServed, socketMissing } from './reachability.js';
+import type { StartReport } from '../regiond/regiond.js';
+import { type SocketAddress, socketAddress, withDirectory } from '../wire/socket_path.js';
 
-const STARTER = fileURLToPath(new URL('./starter.js', import.meta.url));
+const STARTER = fileURLToPath(new URL('../regiond/starter.js', import.meta.url));
 /** Seconds of idleness before a regiond started here exits (tests shorten it). */
 const IDLE_EXIT_ENV = 'REGIONS_IDLE_EXIT';
 
