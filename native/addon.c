@@ -15,6 +15,7 @@ static const entry_t ENTRIES[] = {
     {"unmap", map_unmap},
     {"msync", memory_msync},
     {"memfdCreate", memory_memfd_create},
+    {"fallocate", memory_fallocate},
     {"protect", memory_protect},
     {"sharedBuffer", shared_buffer},
     {"trackRegister", track_register},

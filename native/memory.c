@@ -1,11 +1,12 @@
-// Entry points on the pages of a mapping and on the file a working copy maps: msync,
-// protect and memfdCreate. They take a live handle and leave its life to map.c; protect
+// Entry points on the pages of a mapping and on the files mappings map: msync, protect,
+// memfdCreate and fallocate. They take a live handle and leave its life to map.c; protect
 // tells track.c first, because a foreign PROT_NONE inside a tracked mapping changes what
 // the fault handler must check.
 
 #include "regions.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -71,5 +72,25 @@ napi_value memory_protect(napi_env env, napi_callback_info info) {
   if (length == 0) return make_undefined(env);
   track_note_protect(mapping, prot);
   if (mprotect(start, length, prot) != 0) return throw_errno(env, errno, "protect", "mprotect");
+  return make_undefined(env);
+}
+
+// fallocate(fd, offset, length): allocates the file's blocks in [offset, offset + length)
+// and extends the file past its end if the range does (fallocate(2), mode 0). A pool file is
+// mapped MAP_SHARED: a store into a block the file system cannot allocate is SIGBUS, so its
+// space is reserved here, where a full file system is an ENOSPC the caller can report.
+napi_value memory_fallocate(napi_env env, napi_callback_info info) {
+  args_t args;
+  int fd;
+  int64_t offset;
+  int64_t length;
+  if (!args_get(env, info, "fallocate", 3, &args) || !arg_fd(&args, 0, &fd) ||
+      !arg_integer(&args, 1, "offset", 0, SAFE_INTEGER_MAX, &offset) ||
+      !arg_integer(&args, 2, "length", 1, SAFE_INTEGER_MAX, &length)) {
+    return NULL;
+  }
+  while (fallocate(fd, 0, (off_t)offset, (off_t)length) != 0) {
+    if (errno != EINTR) return throw_errno(env, errno, "fallocate", "fallocate");
+  }
   return make_undefined(env);
 }

@@ -169,6 +169,7 @@ napi_value map_unmap(napi_env env, napi_callback_info info);
 // ---- memory.c
 napi_value memory_msync(napi_env env, napi_callback_info info);
 napi_value memory_memfd_create(napi_env env, napi_callback_info info);
+napi_value memory_fallocate(napi_env env, napi_callback_info info);
 napi_value memory_protect(napi_env env, napi_callback_info info);
 
 // ---- shared_buffer.cc

@@ -171,6 +171,12 @@ export interface NativeAddon {
   /** memfd_create(name, MFD_CLOEXEC) + ftruncate(sizeBytes): a working copy's file; close it with fs.closeSync. */
   memfdCreate(name: string, sizeBytes: number): number;
   /**
+   * fallocate(fd, 0, offset, length): allocates the file's blocks in the range, extending the
+   * file if it passes the end. Throws an Error whose code is the errno name (ENOSPC when the
+   * file system is full, EOPNOTSUPP where it cannot).
+   */
+  fallocate(fd: number, offset: number, length: number): void;
+  /**
    * A SharedArrayBuffer over [offset, offset+length) of the mapping (length 1 .. CHUNK_BYTES_MAX):
    * works with Atomics and can be posted to workers (shared, not moved). It cannot be
    * detached: after unmap it reads zeros and writes go nowhere (the range is replaced by
