@@ -8,14 +8,17 @@
 //   16     8    page-table root entry (entry format; 0 = every page a hole)
 //   24     1    page-table levels (1..4; 0 when the root is a hole)
 //   25     1    name length in bytes (1..255)
-//   26     2    zero
+//   26     2    journal sequence, bits 32..47 (see offset 60)
 //   28     4    CRC32C of the 512-byte slot with this field zero
 //   32     8    modification time, ms since the epoch (create, resize, rename, pmsync)
 //   40     8    epoch: number of the last completed pmsync (0 = never)
 //   48     4    permission bits (mode & 0o777)
 //   52     4    owner uid
 //   56     4    owner gid
-//   60     4    zero
+//   60     4    journal sequence, bits 0..31: the low 48 bits of the sequence of the journal
+//               record that last wrote this slot (0 in slots written before the field existed).
+//               Every record writes its region's slot, so recovery can tell from it whether a
+//               record newer than the journal's newest intact one was already applied.
 //   64     8    creation time, ms since the epoch
 //   72..127     zero
 //   128    255  name, UTF-8, zero-padded
@@ -30,6 +33,10 @@ export const SLOT_STATE = { unused: 0, live: 1, removed: 2 } as const;
 const CRC_OFFSET = 28;
 const ROOT_OFFSET = 16;
 const NAME_OFFSET = 128;
+const SEQUENCE_LOW_OFFSET = 60;
+const SEQUENCE_HIGH_OFFSET = 26;
+/** The slot keeps a journal sequence modulo this (48 bits: 2^48 records is decades of pmsyncs). */
+export const SLOT_SEQUENCE_MODULUS = 2 ** 48;
 
 export interface Slot {
   state: number;
@@ -45,6 +52,8 @@ export interface Slot {
   uid: number;
   gid: number;
   createdAt: number;
+  /** Low 48 bits of the sequence of the journal record that last wrote the slot; 0 = unknown. */
+  journalSequence: number;
 }
 
 /** Encodes a slot stored at pool byte offset `position` (the root entry's check code depends on it). */
@@ -68,6 +77,9 @@ export function encodeSlot(slot: Slot, position: number): Uint8Array {
   view.setUint32(52, slot.uid, true);
   view.setUint32(56, slot.gid, true);
   writeU64(view, 64, slot.createdAt);
+  const sequence = slot.journalSequence % SLOT_SEQUENCE_MODULUS;
+  view.setUint32(SEQUENCE_LOW_OFFSET, sequence % 0x1_0000_0000, true);
+  view.setUint16(SEQUENCE_HIGH_OFFSET, Math.floor(sequence / 0x1_0000_0000), true);
   bytes.set(name, NAME_OFFSET);
   view.setUint32(CRC_OFFSET, slotChecksum(bytes), true);
   return bytes;
@@ -103,6 +115,7 @@ export function decodeSlot(bytes: Uint8Array, position: number): SlotResult {
     uid: view.getUint32(52, true),
     gid: view.getUint32(56, true),
     createdAt: readU64(view, 64),
+    journalSequence: readSequence(view),
   };
   if (slot.sizeBytes < 0 || slot.epoch < 0 || slot.modifiedAt < 0 || slot.createdAt < 0) return { ok: false, message: 'slot field out of range' };
   if (state === SLOT_STATE.live && (nameLength === 0 || slot.sizeBytes === 0)) return { ok: false, message: 'live slot without name or size' };
@@ -110,5 +123,12 @@ export function decodeSlot(bytes: Uint8Array, position: number): SlotResult {
 }
 
 export function emptySlot(): Slot {
-  return { state: SLOT_STATE.unused, generation: 0, sizeBytes: 0, root: 0, levels: 0, name: '', modifiedAt: 0, epoch: 0, mode: 0, uid: 0, gid: 0, createdAt: 0 };
+  return {
+    state: SLOT_STATE.unused, generation: 0, sizeBytes: 0, root: 0, levels: 0, name: '',
+    modifiedAt: 0, epoch: 0, mode: 0, uid: 0, gid: 0, createdAt: 0, journalSequence: 0,
+  };
+}
+
+function readSequence(view: DataView): number {
+  return view.getUint16(SEQUENCE_HIGH_OFFSET, true) * 0x1_0000_0000 + view.getUint32(SEQUENCE_LOW_OFFSET, true);
 }

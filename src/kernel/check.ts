@@ -1,16 +1,22 @@
 // fsck for a pool that may not mount: looks at every structure without trusting any, reports
 // each problem with its structure and offset, and with repair fixes only what needs no
-// guessing: a stale or torn superblock copy (rewritten from the valid one) and a committed
-// journal record not yet applied (replayed). Everything else is reported and refused.
+// guessing: a stale or torn superblock copy (rewritten from the valid one), a journal record
+// or commit word damaged by one flipped bit (restored, see recovery.ts), a committed journal
+// record not yet applied (replayed), and a page table deeper than its region's size needs
+// (lowered, keeping every page). Everything else is reported and refused.
 
 import type { CheckProblem, CheckReport } from '../api.js';
 import { BLOCK_BYTES } from '../constants.js';
 import { RegionError } from '../errors.js';
-import type { JournalRecord } from '../format/journal_record.js';
+import { type JournalRecord, RECORD_KIND } from '../format/journal_record.js';
+import type { Superblock } from '../format/superblock.js';
 import type { PmDevice } from '../pm/device.js';
 import { Journal } from './journal.js';
-import { scanPool } from './scan.js';
+import { shrink } from './page_table.js';
+import { fixAdvice, type JournalFix, planRecovery } from './recovery.js';
+import { pagesFor, type ScanResult, scanPool } from './scan.js';
 import { checkReplayTarget, readSuperblocks, writeSuperblockCopy } from './superblock_store.js';
+import { Transaction } from './transaction.js';
 
 export function inspectPool(device: PmDevice, label: string, repair: boolean): CheckReport {
   const copies = readSuperblocks(device, label); // no valid copy at all: nothing to check against
@@ -26,13 +32,14 @@ export function inspectPool(device: PmDevice, label: string, repair: boolean): C
     if (repair) writeSuperblockCopy(device, copy, sb);
   }
   const journal = new Journal(device, sb.journalStart, sb.journalBlocks, 0);
-  const newest = journal.newestCommitted();
-  if (newest && !isApplied(device, newest)) {
-    const offset = journal.halfOffset(newest.sequence);
-    problems.push({ structure: `journal record ${newest.sequence}`, offset, message: 'committed but not fully applied', repairable: true, repaired: repair });
-    if (repair) journal.replay(newest, (offset, length) => checkReplayTarget(sb, label, offset, length));
+  const sound = checkJournal(device, sb, label, journal, repair, problems);
+  let scan = scanPool(device, sb);
+  journal.noteApplied(scan.newestSlotSequence); // a repair's records must outnumber every slot's stamp
+  if (repair && sound && scan.deep.length > 0) {
+    lowerTrees(device, sb, scan, journal);
+    problems.push(...scan.problems.filter((p) => p.repairable).map((p) => ({ ...p, repaired: true })));
+    scan = scanPool(device, sb);
   }
-  const scan = scanPool(device, sb);
   problems.push(...scan.problems);
   return {
     ok: problems.every((p) => p.repaired === true),
@@ -41,6 +48,77 @@ export function inspectPool(device: PmDevice, label: string, repair: boolean): C
     blocksReferenced: scan.allocator.usedBlocks,
     blocksFree: scan.allocator.freeBlocks,
   };
+}
+
+/**
+ * The journal's part: what recovery would do (recovery.ts), reported, and with repair done.
+ * Returns false if the journal is left damaged: then nothing may be committed through it.
+ */
+function checkJournal(
+  device: PmDevice,
+  sb: Superblock,
+  label: string,
+  journal: Journal,
+  repair: boolean,
+  problems: CheckProblem[],
+): boolean {
+  let plan = planRecovery(journal, device, sb);
+  if (plan.kind === 'damaged') {
+    const fix = plan.fix;
+    const structure = `journal half ${plan.half.half}`;
+    const message = `${plan.problem}; ${fixAdvice(plan)}`;
+    const repairable = fix !== null;
+    problems.push({ structure, offset: plan.half.offset, message, repairable, repaired: repair && repairable });
+    if (!repair || fix === null) return false;
+    restore(device, journal, fix);
+    plan = planRecovery(journal, device, sb);
+    if (plan.kind === 'damaged') {
+      problems.push({ structure, offset: plan.half.offset, message: plan.problem, repairable: false });
+      return false;
+    }
+  }
+  const stale = plan.staleCommitWord;
+  if (plan.record && stale) {
+    const message = `commit word ${stale.commitWord} does not commit record ${plan.record.sequence}, `
+      + 'which the pool has applied (its slot says so)';
+    const structure = `journal half ${stale.half}`;
+    problems.push({ structure, offset: stale.offset, message, repairable: true, repaired: repair });
+    if (repair) journal.restoreCommitWord(stale.half, plan.record.sequence);
+  }
+  const newest = plan.record;
+  if (newest && !isApplied(device, newest)) {
+    const offset = journal.halfOffset(newest.sequence);
+    problems.push({ structure: `journal record ${newest.sequence}`, offset, message: 'committed but not fully applied', repairable: true, repaired: repair });
+    if (repair) journal.replay(newest, (offset, length) => checkReplayTarget(sb, label, offset, length));
+  }
+  return true;
+}
+
+/** Undoes one flipped bit: one aligned 8-byte unit, so a crash leaves it either damaged or restored. */
+function restore(device: PmDevice, journal: Journal, fix: JournalFix): void {
+  if (fix.kind === 'commit word') {
+    journal.restoreCommitWord(fix.half, fix.sequence);
+    return;
+  }
+  device.write(fix.offset, fix.unit);
+  device.persist(fix.offset, fix.unit.length);
+}
+
+/**
+ * Lowers each too-deep tree to the depth its size needs: per region one journal record that
+ * rewrites the slot and frees the levels removed, as a shrink does now (page_table.ts shrink).
+ */
+function lowerTrees(device: PmDevice, sb: Superblock, scan: ScanResult, journal: Journal): void {
+  const kind = RECORD_KIND.resize;
+  for (const { index, slot } of scan.deep) {
+    const sequence = journal.newestSequence + 1;
+    const tx = new Transaction(kind, device, scan.allocator, index, slot.generation, slot.epoch, sequence);
+    const tree = { root: slot.root, levels: slot.levels };
+    shrink(tx, tree, pagesFor(slot.sizeBytes), sb.poolBlocks);
+    scan.table.stageSlot(tx, index, { ...slot, root: tree.root, levels: tree.levels });
+    journal.commit(tx);
+  }
+  device.fence(); // the last record's in-place applies are flushed; make them durable before reporting
 }
 
 function isApplied(device: PmDevice, record: JournalRecord): boolean {

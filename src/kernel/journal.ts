@@ -6,9 +6,12 @@
 //   3. fence; the commit word is stored, flushed, fenced: the commit point;
 //   4. the entries are applied in place and flushed, without a fence: the next commit's
 //      first fence orders them before the half holding this record is reused (seq + 2);
+//      among them the region's slot, stamped with seq (region_table.ts), so PM itself says
+//      which record was applied last;
 //   5. blocks the update stopped referencing return to the free map.
 // Two fences per commit whatever its size. Recovery replays the newest committed record
-// (only it can be unapplied), which is idempotent, so a crash during recovery is harmless.
+// (only it can be unapplied), which is idempotent, so a crash during recovery is harmless;
+// recovery.ts decides which record that is, and refuses to go back past a damaged one.
 
 import { BLOCK_BYTES, CACHE_LINE_BYTES } from '../constants.js';
 import {
@@ -20,10 +23,21 @@ import {
   RECORD_HEADER_BYTES,
   RECORD_HEADER_OFFSET,
 } from '../format/journal_record.js';
-import { dataView, writeU64 } from '../format/le.js';
+import { dataView, readU64, writeU64 } from '../format/le.js';
 import type { PmDevice } from '../pm/device.js';
 import { assert } from '../util/assert.js';
 import type { Transaction } from './transaction.js';
+
+/** What one half holds: its commit word and, if it checks out, its record. */
+export interface HalfState {
+  half: 0 | 1;
+  /** Pool byte offset of the half (its commit word). */
+  offset: number;
+  /** The commit word; -1 if it is not a u64 below 2^53 (damage: no sequence is that large). */
+  commitWord: number;
+  /** The record, if its checksum and structure hold and it lives in the half its sequence names. */
+  record: JournalRecord | null;
+}
 
 export class Journal {
   private sequence: number; // of the newest committed record (0 = none)
@@ -58,6 +72,7 @@ export class Journal {
   /** Makes tx durable and atomic, then applies it; returns the record's sequence. */
   commit(tx: Transaction): number {
     const sequence = this.sequence + 1;
+    assert(tx.sequence === sequence, `journal: transaction staged as record ${tx.sequence} commits as ${sequence}`);
     const record = encodeRecord({
       kind: tx.kind,
       sequence,
@@ -72,6 +87,8 @@ export class Journal {
     tx.flushFresh();
     this.device.write(half + RECORD_HEADER_OFFSET, record);
     this.device.flush(half + RECORD_HEADER_OFFSET, record.length);
+    // The record (and the previous commit's applies) are durable before the commit word is
+    // stored: so a commit word always names an intact record, which recovery relies on.
     this.device.fence();
     this.device.write(half, commitWord(sequence));
     this.device.persist(half, COMMIT_WORD_BYTES); // commit point
@@ -106,25 +123,39 @@ export class Journal {
     }
   }
 
-  /** The newest committed record in either half, or null. */
-  newestCommitted(): JournalRecord | null {
-    let newest: JournalRecord | null = null;
-    for (const half of [0, 1]) {
-      const record = this.readHalf(this.start * BLOCK_BYTES + half * this.halfBytes);
-      if (record && (!newest || record.sequence > newest.sequence)) newest = record;
-    }
-    return newest;
+  /** Both halves as PM holds them (recovery and fsck judge them; see recovery.ts). */
+  halves(): [HalfState, HalfState] {
+    return [this.readHalf(0), this.readHalf(1)];
   }
 
-  private readHalf(offset: number): JournalRecord | null {
+  private readHalf(half: 0 | 1): HalfState {
+    const offset = this.start * BLOCK_BYTES + half * this.halfBytes;
+    const commitWord = readU64(dataView(this.device.read(offset, COMMIT_WORD_BYTES)), 0);
+    const state: HalfState = { half, offset, commitWord, record: null };
     const header = this.device.read(offset + RECORD_HEADER_OFFSET, RECORD_HEADER_BYTES);
-    const parsed = decodeRecordHeader(header, this.halfBytes - RECORD_HEADER_OFFSET);
-    if (!parsed) return null;
-    const word = dataView(this.device.read(offset, COMMIT_WORD_BYTES));
-    if (word.getUint32(0, true) !== parsed.sequence % 0x1_0000_0000 || word.getUint32(4, true) !== Math.floor(parsed.sequence / 0x1_0000_0000)) return null;
-    const record = decodeRecord(this.device.read(offset + RECORD_HEADER_OFFSET, RECORD_HEADER_BYTES + parsed.bodyBytes));
-    if (!record || this.halfOffset(record.sequence) !== offset) return null;
-    return record;
+    const parsed = decodeRecordHeader(header, this.recordRoom);
+    if (!parsed) return state;
+    const bytes = this.device.read(offset + RECORD_HEADER_OFFSET, RECORD_HEADER_BYTES + parsed.bodyBytes);
+    const record = decodeRecord(bytes);
+    if (record && this.halfOffset(record.sequence) === offset) state.record = record;
+    return state;
+  }
+
+  /** Bytes a record may occupy in a half, from its header on. */
+  get recordRoom(): number {
+    return this.halfBytes - RECORD_HEADER_OFFSET;
+  }
+
+  /** fsck: stores a commit word that recovery proved (one 8-byte unit, so failure-atomic). */
+  restoreCommitWord(half: 0 | 1, sequence: number): void {
+    const offset = this.start * BLOCK_BYTES + half * this.halfBytes;
+    this.device.write(offset, commitWord(sequence));
+    this.device.persist(offset, COMMIT_WORD_BYTES);
+  }
+
+  /** After mount's walk: later records must outnumber every sequence a slot already holds. */
+  noteApplied(sequence: number): void {
+    this.sequence = Math.max(this.sequence, sequence);
   }
 
   /** Re-applies the newest committed record and makes it durable; idempotent. */

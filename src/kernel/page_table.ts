@@ -135,9 +135,33 @@ export function deepen(tx: Transaction, tree: TreeRoot, levels: number): void {
 }
 
 /**
+ * A shrink: releases every page at index >= pages and lowers the tree to the levels `pages`
+ * needs (the slot's levels must always equal levelsFor of its size: mount refuses anything
+ * else). Only entry 0 of a root can map pages below 512^(levels-1), so each level removed
+ * keeps entry 0's subtree as the new root and releases the old root with every other
+ * subtree, without writing into any of them. Everything is staged in tx, one record.
+ */
+export function shrink(tx: Transaction, tree: TreeRoot, pages: number, poolBlocks: number): void {
+  const levels = levelsFor(pages);
+  assert(levels <= tree.levels, 'page table: shrink only removes levels');
+  while (tree.levels > levels && tree.root !== 0) {
+    const old = tree.root;
+    for (let i = 1; i < ENTRIES_PER_BLOCK; i++) {
+      const child = readEntryAt(tx.device, old * BLOCK_BYTES + i * 8, poolBlocks, tx);
+      if (child !== 0) releaseSubtree(tx, child, tree.levels - 1, poolBlocks);
+    }
+    tree.root = readEntryAt(tx.device, old * BLOCK_BYTES, poolBlocks, tx);
+    tx.release(old);
+    tree.levels--;
+  }
+  tree.levels = levels; // an empty tree (root a hole) just takes the new depth
+  truncate(tx, tree, pages, poolBlocks);
+}
+
+/**
  * Releases every page at index >= pages (and interior blocks left empty), inside tx.
- * Levels stay as they are; an emptied root becomes a hole. A block that is released is never
- * also written: a journal record must not target a block it frees.
+ * Levels stay as they are (shrink lowers them); an emptied root becomes a hole. A block that
+ * is released is never also written: a journal record must not target a block it frees.
  */
 export function truncate(tx: Transaction, tree: TreeRoot, pages: number, poolBlocks: number): void {
   if (tree.root === 0) return;

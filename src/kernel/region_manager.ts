@@ -1,23 +1,25 @@
 // The region manager: the pool's kernel. It owns the device, the free map, the journal and
 // the region table, and turns every namespace operation and every pmsync into one journal
-// commit. It never touches a file descriptor; it sees only a PmDevice.
+// commit. It never touches a file descriptor; it sees only a PmDevice. Its state and the
+// commit path (with fail-stop on a failed commit) are in kernel_state.ts; every entry point
+// here first checks that the kernel has not stopped.
 
 import { randomBytes } from 'node:crypto';
 import type { CheckReport, PoolAccess, RegionInfo } from '../api.js';
 import { SOCKET_MODE_DEFAULT, BLOCK_BYTES, FORMAT_VERSION, journalBlocksFor, JOURNAL_START_BLOCK_INITIAL, MAX_POOL_BLOCKS, MAX_SLOTS, PAGE_BYTES, POOL_BLOCKS_MIN, TABLE_ROOT_BLOCK } from '../constants.js';
 import { RegionError } from '../errors.js';
-import { RECORD_KIND, type RecordKind } from '../format/journal_record.js';
-import { type Slot, SLOT_STATE } from '../format/slot.js';
+import { RECORD_KIND } from '../format/journal_record.js';
+import { emptySlot, type Slot, SLOT_STATE } from '../format/slot.js';
 import type { Superblock } from '../format/superblock.js';
 import type { PmDevice } from '../pm/device.js';
 import { assert } from '../util/assert.js';
-import type { Allocator } from './allocator.js';
-import { Journal } from './journal.js';
-import { countPages, deepen, levelsFor, lookupPage, releaseTree, setPage, truncate, walkPages, walkTree, zeroTail } from './page_table.js';
-import type { RegionTable } from './region_table.js';
+import { KernelState, type RegionRef } from './kernel_state.js';
+import { countPages, deepen, levelsFor, lookupPage, releaseTree, setPage, shrink, walkPages, walkTree, zeroTail } from './page_table.js';
+import { recoverJournal } from './recovery.js';
 import { pagesFor, scanPool } from './scan.js';
-import { checkReplayTarget, readSuperblocks, writeSuperblockCopy, writeSuperblocks } from './superblock_store.js';
-import { Transaction } from './transaction.js';
+import { readSuperblocks, writeSuperblockCopy, writeSuperblocks } from './superblock_store.js';
+
+export type { MountReport, RegionRef } from './kernel_state.js';
 
 export interface Owner {
   mode: number;
@@ -25,34 +27,12 @@ export interface Owner {
   gid: number;
 }
 
-export interface MountReport {
-  replayedSequence: number | null;
-  superblockCopiesRewritten: number[];
-}
-
 export interface CommitResult {
   epoch: number;
   pages: number;
 }
 
-/** Identifies one incarnation of a region: a slot reused after remove gets a new generation. */
-export interface RegionRef {
-  index: number;
-  generation: number;
-}
-
-export class RegionManager {
-  private constructor(
-    readonly device: PmDevice,
-    private sb: Superblock,
-    private allocator: Allocator,
-    private readonly journal: Journal,
-    private readonly table: RegionTable,
-    private readonly pageCounts: Map<number, number>,
-    readonly label: string,
-    readonly mountReport: MountReport,
-  ) {}
-
+export class RegionManager extends KernelState {
   /** Writes an empty pool onto the device (mkfs); access null leaves the default. */
   static format(device: PmDevice, now = Date.now(), access: PoolAccess | null = null): void {
     const poolBlocks = device.sizeBytes / BLOCK_BYTES;
@@ -88,26 +68,28 @@ export class RegionManager {
       throw new RegionError('CORRUPT', `${label}: pool is truncated: ${device.sizeBytes} bytes, superblock says ${sb.poolBlocks * BLOCK_BYTES}`);
     }
     for (const copy of copies.stale) writeSuperblockCopy(device, copy, sb); // finish an interrupted update
-    const journal = new Journal(device, sb.journalStart, sb.journalBlocks, 0);
-    const newest = journal.newestCommitted();
-    if (newest) journal.replay(newest, (offset, length) => checkReplayTarget(sb, label, offset, length));
+    const { journal, replayed } = recoverJournal(device, sb, label); // CORRUPT rather than go back
     const scan = scanPool(device, sb);
     const first = scan.problems[0];
     if (first) {
       const more = scan.problems.length > 1 ? ` (and ${scan.problems.length - 1} more problems)` : '';
-      throw new RegionError('CORRUPT', `${label}: ${first.structure} at offset ${first.offset}: ${first.message}${more}; run \`regions fsck\``);
+      const fsck = scan.problems.every((p) => p.repairable) ? '`regions fsck --repair` repairs it' : 'run `regions fsck`';
+      throw new RegionError('CORRUPT', `${label}: ${first.structure} at offset ${first.offset}: ${first.message}${more}; ${fsck}`);
     }
-    const report = { replayedSequence: newest?.sequence ?? null, superblockCopiesRewritten: copies.stale };
+    journal.noteApplied(scan.newestSlotSequence); // new records must outnumber every stamp in a slot
+    const report = { replayedSequence: replayed, superblockCopiesRewritten: copies.stale };
     return new RegionManager(device, sb, scan.allocator, journal, scan.table, scan.pages, label, report);
   }
 
   // ---- namespace -------------------------------------------------------------------------
 
   get capacityBytes(): number {
+    this.usable();
     return this.sb.poolBlocks * BLOCK_BYTES;
   }
 
   lookup(name: string): RegionRef {
+    this.usable();
     const index = this.table.lookup(name);
     if (index === undefined) throw new RegionError('NOT_FOUND', `no region named "${name}" in ${this.label}`);
     return { index, generation: this.table.get(index).generation };
@@ -115,6 +97,7 @@ export class RegionManager {
 
   /** The live slot behind ref; NOT_FOUND if the region was removed since. */
   slot(ref: RegionRef): Slot {
+    this.usable();
     const slot = this.table.slots.get(ref.index);
     if (!slot || slot.state !== SLOT_STATE.live || slot.generation !== ref.generation) {
       throw new RegionError('NOT_FOUND', `the region (slot ${ref.index}) was removed`);
@@ -140,12 +123,14 @@ export class RegionManager {
   }
 
   list(): RegionInfo[] {
+    this.usable();
     return [...this.table.names.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([, index]) => this.info({ index, generation: this.table.get(index).generation }));
   }
 
   create(name: string, sizeBytes: number, owner: Owner, now = Date.now()): RegionInfo {
+    this.usable();
     if (this.table.lookup(name) !== undefined) throw new RegionError('EXISTS', `a region named "${name}" already exists in ${this.label}`);
     const index = this.table.chooseFree();
     const previous = this.table.slots.get(index);
@@ -162,6 +147,7 @@ export class RegionManager {
       uid: owner.uid,
       gid: owner.gid,
       createdAt: now,
+      journalSequence: 0, // stamped when staged
     };
     const tx = this.begin(RECORD_KIND.create, index, slot.generation, 0);
     const position = this.transact(tx, () => this.table.stageSlot(tx, index, slot));
@@ -172,6 +158,7 @@ export class RegionManager {
   }
 
   remove(ref: RegionRef): void {
+    this.usable();
     const slot = this.slot(ref);
     const removed: Slot = { ...emptyRemoved(), generation: slot.generation };
     const tx = this.begin(RECORD_KIND.remove, ref.index, slot.generation, slot.epoch);
@@ -184,6 +171,7 @@ export class RegionManager {
   }
 
   rename(ref: RegionRef, name: string, now = Date.now()): void {
+    this.usable();
     const slot = this.slot(ref);
     if (slot.name === name) return;
     if (this.table.lookup(name) !== undefined) throw new RegionError('EXISTS', `a region named "${name}" already exists in ${this.label}`);
@@ -192,12 +180,17 @@ export class RegionManager {
   }
 
   setOwner(ref: RegionRef, owner: Owner, now = Date.now()): void {
+    this.usable();
     const slot = this.slot(ref);
     this.commitSlot(RECORD_KIND.attributes, ref, { ...slot, ...owner, modifiedAt: now }, () => {});
   }
 
-  /** Grow stays sparse; shrink frees the pages past the end and zeroes the tail of the last one. */
+  /**
+   * Grow stays sparse (deeper tree); shrink frees the pages past the end, lowers the tree to
+   * the depth the new size needs and zeroes the tail of the last page: one record either way.
+   */
   resize(ref: RegionRef, sizeBytes: number, now = Date.now()): void {
+    this.usable();
     const slot = this.slot(ref);
     if (sizeBytes === slot.sizeBytes) return;
     const tree = { root: slot.root, levels: slot.levels };
@@ -205,7 +198,7 @@ export class RegionManager {
       if (sizeBytes > slot.sizeBytes) {
         deepen(tx, tree, levelsFor(pagesFor(sizeBytes)));
       } else {
-        truncate(tx, tree, pagesFor(sizeBytes), this.sb.poolBlocks);
+        shrink(tx, tree, pagesFor(sizeBytes), this.sb.poolBlocks);
         zeroTail(this.device, tx, tree, sizeBytes, this.sb.poolBlocks);
       }
       Object.assign(updated, { sizeBytes, root: tree.root, levels: tree.levels, modifiedAt: now });
@@ -215,12 +208,14 @@ export class RegionManager {
 
   /** Pool byte offset of the region's slot (fsck and tests). */
   slotPosition(ref: RegionRef): number {
+    this.usable();
     this.slot(ref);
     return this.table.position(ref.index);
   }
 
   /** The region's page-table blocks (fsck and tests). */
   pageTableBlocks(ref: RegionRef): number[] {
+    this.usable();
     const blocks: number[] = [];
     walkTree(this.device, this.slot(ref), this.sb.poolBlocks, (block, level) => void (level > 0 && blocks.push(block)), 0);
     return blocks;
@@ -230,6 +225,7 @@ export class RegionManager {
 
   /** Copies page `page` of the region into target (zeros for a hole). */
   readPage(ref: RegionRef, page: number, target: Uint8Array): void {
+    this.usable();
     const slot = this.slot(ref);
     const block = lookupPage(this.device, slot, page, this.sb.poolBlocks);
     if (block === 0) target.fill(0, 0, PAGE_BYTES);
@@ -238,12 +234,14 @@ export class RegionManager {
 
   /** Calls visit(page, view) for every committed (non-hole) page; views are valid during the call. */
   forEachCommittedPage(ref: RegionRef, visit: (page: number, view: Uint8Array) => void): void {
+    this.usable();
     const slot = this.slot(ref);
     walkPages(this.device, slot, this.sb.poolBlocks, (page, block) => visit(page, this.device.view(block * BLOCK_BYTES, PAGE_BYTES)));
   }
 
   /** A zero-copy view of the committed page (valid until the next commit), or null for a hole. */
   committedPage(ref: RegionRef, page: number): Uint8Array | null {
+    this.usable();
     const slot = this.slot(ref);
     const block = lookupPage(this.device, slot, page, this.sb.poolBlocks);
     return block === 0 ? null : this.device.view(block * BLOCK_BYTES, PAGE_BYTES);
@@ -255,6 +253,7 @@ export class RegionManager {
    * the region.
    */
   commitPages(ref: RegionRef, pages: Iterable<{ page: number; bytes: Uint8Array }>, now = Date.now()): CommitResult {
+    this.usable();
     const slot = this.slot(ref);
     const regionPages = pagesFor(slot.sizeBytes);
     const tree = { root: slot.root, levels: slot.levels };
@@ -283,6 +282,7 @@ export class RegionManager {
   // ---- pool ------------------------------------------------------------------------------
 
   poolCounts(): { capacityBytes: number; usedBytes: number; freeBytes: number; regions: number; slotsAllocated: number; slotsMax: number; journalBytes: number } {
+    this.usable();
     return {
       capacityBytes: this.capacityBytes,
       usedBytes: this.allocator.usedBlocks * BLOCK_BYTES,
@@ -296,9 +296,12 @@ export class RegionManager {
 
   /**
    * Online growth: the device grows first, then the superblock (the commit point is copy 0);
-   * the journal moves to the new space when the bigger pool needs a bigger one.
+   * the journal moves to the new space when the bigger pool needs a bigger one. A device that
+   * cannot grow (NO_SPACE: the file system is full) changes nothing: the pool stays usable at
+   * its old size. A failure after that stops the kernel (fail-stop).
    */
   grow(sizeBytes: number): void {
+    this.usable();
     if (!Number.isSafeInteger(sizeBytes) || sizeBytes % BLOCK_BYTES !== 0) throw new RegionError('INVALID', `pool size ${sizeBytes} is not a multiple of ${BLOCK_BYTES}`);
     if (sizeBytes < this.capacityBytes) throw new RegionError('INVALID', `pools only grow: ${sizeBytes} is smaller than the current ${this.capacityBytes} bytes`);
     if (sizeBytes === this.capacityBytes) return;
@@ -311,8 +314,15 @@ export class RegionManager {
     const roomy = journalBlocksFor(2 * poolBlocks);
     const journalBlocks = oldBlocks + roomy <= poolBlocks ? roomy : journalBlocksFor(poolBlocks);
     if (relocate && oldBlocks + journalBlocks > poolBlocks) throw new RegionError('INVALID', `growing to ${sizeBytes} bytes leaves no room for the larger journal; grow by more`);
-    if (this.device.sizeBytes < sizeBytes) this.device.resize(sizeBytes);
+    if (this.device.sizeBytes < sizeBytes) this.device.resize(sizeBytes); // reserves the space, or throws
     const next: Superblock = { ...this.sb, sequence: this.sb.sequence + 1, poolBlocks };
+    this.failStop('a pool growth', () => this.switchSuperblock(next, relocate ? journalBlocks : 0));
+  }
+
+  /** grow's commit: the new journal's commit words, the superblock, then the DRAM state. */
+  private switchSuperblock(next: Superblock, journalBlocks: number): void {
+    const relocate = journalBlocks > 0;
+    const oldBlocks = this.sb.poolBlocks;
     if (relocate) {
       // The new space was never part of the pool, so it holds no old record; clearing the two
       // commit words is enough to make sure no half starts out looking committed.
@@ -328,8 +338,8 @@ export class RegionManager {
     writeSuperblocks(this.device, next); // commit point: copy 0 durable
     const old = this.sb;
     this.sb = next;
-    this.allocator.grow(poolBlocks);
-    this.table.setPoolBlocks(poolBlocks);
+    this.allocator.grow(next.poolBlocks);
+    this.table.setPoolBlocks(next.poolBlocks);
     if (relocate) {
       this.allocator.claimRange(next.journalStart, next.journalBlocks);
       for (let b = old.journalStart; b < old.journalStart + old.journalBlocks; b++) this.allocator.release(b);
@@ -339,19 +349,22 @@ export class RegionManager {
 
   /** Who may connect to regiond: the pool's setting, or the default (owner only) if it never set one. */
   get access(): PoolAccess {
+    this.usable();
     return this.sb.access ?? { socketMode: SOCKET_MODE_DEFAULT, group: null };
   }
 
   /** One superblock update (commit point: copy 0 durable), as grow; the caller has checked access. */
   setAccess(access: PoolAccess): void {
+    this.usable();
     if (this.sb.access?.socketMode === access.socketMode && this.sb.access.group === access.group) return;
     const next: Superblock = { ...this.sb, sequence: this.sb.sequence + 1, access: { ...access } };
-    writeSuperblocks(this.device, next);
+    this.failStop('a pool access update', () => writeSuperblocks(this.device, next));
     this.sb = next;
   }
 
   /** Re-walks the pool from PM and compares with the DRAM state (fsck of a mounted pool). */
   check(): CheckReport {
+    this.usable();
     const scan = scanPool(this.device, this.sb);
     const problems = [...scan.problems];
     for (let b = 0; b < this.sb.poolBlocks; b++) {
@@ -361,39 +374,8 @@ export class RegionManager {
     }
     return { ok: problems.length === 0, problems, regionsChecked: scan.pages.size, blocksReferenced: scan.allocator.usedBlocks, blocksFree: scan.allocator.freeBlocks };
   }
-
-  // ---- transactions ----------------------------------------------------------------------
-
-  private begin(kind: RecordKind, slot: number, generation: number, epoch: number): Transaction {
-    return new Transaction(kind, this.device, this.allocator, slot, generation, epoch);
-  }
-
-  /** Runs body to stage tx, then commits it; on any failure before the commit point, undoes. */
-  private transact<T>(tx: Transaction, body: () => T): T {
-    let result: T;
-    try {
-      result = body();
-    } catch (error) {
-      tx.abort();
-      throw error;
-    }
-    if (!tx.empty) this.journal.commit(tx);
-    else tx.finish();
-    return result;
-  }
-
-  private commitSlot(kind: RecordKind, ref: RegionRef, slot: Slot, stage: (tx: Transaction, updated: Slot) => void): Slot {
-    const updated: Slot = { ...slot };
-    const tx = this.begin(kind, ref.index, slot.generation, slot.epoch);
-    this.transact(tx, () => {
-      stage(tx, updated);
-      this.table.stageSlot(tx, ref.index, updated);
-    });
-    this.table.remember(ref.index, updated);
-    return updated;
-  }
 }
 
 function emptyRemoved(): Slot {
-  return { state: SLOT_STATE.removed, generation: 0, sizeBytes: 0, root: 0, levels: 0, name: '', modifiedAt: 0, epoch: 0, mode: 0, uid: 0, gid: 0, createdAt: 0 };
+  return { ...emptySlot(), state: SLOT_STATE.removed };
 }

@@ -158,16 +158,45 @@ export class RegionTable {
     }
   }
 
-  /** Stage the whole slot (metadata operations). */
+  /**
+   * Stage the whole slot (metadata operations). The slot is stamped with tx's sequence (in
+   * DRAM too): every record writes its region's slot, which is how recovery learns what the
+   * pool has already applied.
+   */
   stageSlot(tx: Transaction, index: number, slot: Slot): number {
     const position = this.stagePosition(tx, index);
+    slot.journalSequence = tx.sequence;
     tx.setRange(position, encodeSlot(slot, position));
     return position;
   }
 
-  /** Stage only line 0 of the slot, which holds every field a pmsync changes. */
+  /** Stage only line 0 of the slot, which holds every field a pmsync changes (the sequence too). */
   stageSlotHead(tx: Transaction, index: number, slot: Slot): void {
     const position = this.position(index);
+    slot.journalSequence = tx.sequence;
     tx.setRange(position, encodeSlot(slot, position).subarray(0, 64));
   }
+}
+
+/**
+ * Slot `index` as PM holds it now, reached from the table root without DRAM state (recovery
+ * reads it before the table is loaded); null if it is not reachable or fails validation.
+ */
+export function readSlotFromPm(device: PmDevice, root: number, poolBlocks: number, index: number): Slot | null {
+  if (!Number.isInteger(index) || index < 0 || index >= MAX_SLOTS) return null;
+  const leaf = Math.floor(index / SLOTS_PER_BLOCK);
+  let table = root;
+  try {
+    for (let level = TABLE_LEVELS; level >= 2 && table !== 0; level--) {
+      const entry = Math.floor(leaf / ENTRIES_PER_BLOCK ** (level - 2)) % ENTRIES_PER_BLOCK;
+      table = readEntryAt(device, table * BLOCK_BYTES + entry * 8, poolBlocks);
+    }
+  } catch (error) {
+    if (error instanceof RegionError && error.code === 'CORRUPT') return null;
+    throw error;
+  }
+  if (table === 0) return null;
+  const position = table * BLOCK_BYTES + (index % SLOTS_PER_BLOCK) * SLOT_BYTES;
+  const result = decodeSlot(device.view(position, SLOT_BYTES), position);
+  return result.ok && result.slot.state !== SLOT_STATE.unused ? result.slot : null;
 }

@@ -2,7 +2,7 @@
 // claims each referenced block in a fresh free map, and collects every problem found
 // (structure + offset) instead of stopping at the first, so fsck can report them all.
 
-import { BLOCK_BYTES, PAGE_BYTES, SUPERBLOCK_BLOCKS } from '../constants.js';
+import { BLOCK_BYTES, PAGE_BYTES, REGION_LEVELS_MAX, SUPERBLOCK_BLOCKS } from '../constants.js';
 import { RegionError } from '../errors.js';
 import type { Superblock } from '../format/superblock.js';
 import { SLOT_STATE, type Slot } from '../format/slot.js';
@@ -18,6 +18,13 @@ export interface ScanResult {
   /** Data pages held by each live slot. */
   pages: Map<number, number>;
   problems: CheckProblem[];
+  /** The highest journal sequence stamped in a slot: the newest record the pool has applied. */
+  newestSlotSequence: number;
+  /**
+   * Live slots whose tree is deeper than their size needs (left by a shrink that did not lower
+   * it), walked and claimed at their depth, otherwise sound: fsck --repair lowers them.
+   */
+  deep: { index: number; slot: Slot }[];
 }
 
 export function pagesFor(sizeBytes: number): number {
@@ -50,7 +57,10 @@ export function scanPool(device: PmDevice, sb: Superblock): ScanResult {
     }),
   );
   const seen = new Map<string, number>();
+  const deep: ScanResult['deep'] = [];
+  let newestSlotSequence = 0;
   for (const { index, slot, position } of live) {
+    newestSlotSequence = Math.max(newestSlotSequence, slot.journalSequence);
     if (slot.state !== SLOT_STATE.live) {
       if (slot.root !== 0) problems.push({ structure: `region table slot ${index}`, offset: position, message: 'removed slot still has a page table', repairable: false });
       continue;
@@ -58,13 +68,25 @@ export function scanPool(device: PmDevice, sb: Superblock): ScanResult {
     const label = `region "${slot.name}" (slot ${index})`;
     if (seen.has(slot.name)) problems.push({ structure: label, offset: position, message: `name also used by slot ${seen.get(slot.name)}`, repairable: false });
     seen.set(slot.name, index);
-    if (slot.sizeBytes > sb.poolBlocks * BLOCK_BYTES || slot.levels !== levelsFor(pagesFor(slot.sizeBytes))) {
+    const oversize = slot.sizeBytes > sb.poolBlocks * BLOCK_BYTES;
+    const needed = oversize ? 0 : levelsFor(pagesFor(slot.sizeBytes));
+    const tooDeep = !oversize && slot.levels > needed && slot.levels <= REGION_LEVELS_MAX;
+    if (oversize || (slot.levels !== needed && !tooDeep)) {
       problems.push({ structure: label, offset: position, message: `size ${slot.sizeBytes} and ${slot.levels} page-table levels disagree`, repairable: false });
       continue;
     }
+    const before = problems.length;
     pages.set(index, scanRegion(device, sb, slot, position, label, claim, problems));
+    if (!tooDeep) continue;
+    // The tree walked cleanly at its depth: lowering it (shrink, which also drops any page
+    // past the size, unreadable anyway) keeps every page the region can read.
+    const sound = problems.length === before;
+    if (sound) deep.push({ index, slot });
+    const message = `size ${slot.sizeBytes} needs ${needed} page-table levels, the slot says ${slot.levels} `
+      + `(a shrink that did not lower the tree)${sound ? '; repair lowers the tree and keeps every page' : ''}`;
+    problems.push({ structure: label, offset: position, message, repairable: sound });
   }
-  return { allocator, table, pages, problems };
+  return { allocator, table, pages, problems, newestSlotSequence, deep };
 }
 
 function scanRegion(

@@ -26,6 +26,8 @@ export class Transaction {
     readonly slot: number,
     readonly generation: number,
     readonly epoch: number,
+    /** The journal sequence this update commits as; slots it stages record it (see slot.ts). */
+    readonly sequence: number,
   ) {}
 
   /** A zeroed block, written and flushed now; it is reachable only once the commit lands. */

@@ -21,38 +21,19 @@ import { POOL_FILE_MODE } from '../constants.js';
 import { RegionError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import { CACHE_LINE_BYTES, DeviceCounters, checkRange, type PmDevice } from './device.js';
+import {
+  checkChunkOption, checkPersistenceOption, checkSizeOption, errnoCode, fsError, isTmpfs, syncDirectory, tmpfsNotice,
+  type FileDeviceCreateOptions, type FileDeviceOptions, type Persistence, type PersistenceOption,
+} from './file_support.js';
+
+export type { FileDeviceCreateOptions, FileDeviceOptions, Persistence, PersistenceOption } from './file_support.js';
+import { reserveSpace } from './reserve.js';
 
 export const BLOCK_BYTES = 4096;
 export const CHUNK_BYTES_DEFAULT = CHUNK_BYTES_MAX; // 1 GiB
-const TMPFS_MAGIC = 0x01021994;
 // Flushed ranges waiting for a fence, in msync mode. Past this, the oldest are synced early:
 // a flushed line may reach the persistence domain before the fence, so this is allowed.
 const PENDING_RANGES_MAX = 1024;
-
-/** How a FileDevice reached durability once opened: 'pmem' (CPU cache-line flushes) or 'msync'. */
-export type Persistence = 'pmem' | 'msync';
-/** What a FileDevice is asked for: 'pmem', 'msync', or 'auto' (DAX or tmpfs: pmem; else msync). */
-export type PersistenceOption = Persistence | 'auto';
-
-/** Options of new FileDevice (opening an existing pool file). */
-export interface FileDeviceOptions {
-  /** Default 'auto'. */
-  persistence?: PersistenceOption;
-  /** Map the file read-only (fsck without repair); writes throw. */
-  readOnly?: boolean;
-  /** Tests only: the size of each ArrayBuffer chunk (a multiple of 4096, default 1 GiB). */
-  chunkBytes?: number;
-}
-
-/** Options of FileDevice.create (a new pool file). */
-export interface FileDeviceCreateOptions {
-  /** The new file size: a multiple of 4096. */
-  sizeBytes: number;
-  /** Default 'auto'. */
-  persistence?: PersistenceOption;
-  /** Tests only, as in FileDeviceOptions. */
-  chunkBytes?: number;
-}
 
 interface Mapped {
   handle: MapHandle;
@@ -66,65 +47,9 @@ interface PageRange {
   end: number;
 }
 
-let tmpfsNoticeShown = false;
-
-function tmpfsNotice(file: string): void {
-  if (tmpfsNoticeShown || process.env['REGIONS_QUIET'] === '1') return;
-  tmpfsNoticeShown = true;
-  process.stderr.write(`regions: ${file} is on tmpfs: persistence is emulated and does not survive a reboot (REGIONS_QUIET=1 hides this)\n`);
-}
-
-function errnoCode(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-/** An operating-system failure as a RegionError naming the file and what to do. */
-function fsError(error: unknown, file: string, action: string): RegionError {
-  const code = errnoCode(error);
-  if (code === 'ENOENT') return new RegionError('NOT_FOUND', `pool file ${file} does not exist; create it first`, { cause: error });
-  if (code === 'EEXIST') return new RegionError('EXISTS', `pool file ${file} already exists; open it instead of creating it`, { cause: error });
-  if (code === 'EISDIR') return new RegionError('INVALID', `${file} is a directory, not a pool file`, { cause: error });
-  if (code === 'EACCES' || code === 'EPERM') {
-    return new RegionError('PERMISSION', `no permission to ${action} ${file} (${code})`, { cause: error });
-  }
-  return new RegionError('IO', `cannot ${action} ${file}: ${code ?? String(error)}`, { cause: error });
-}
-
-function checkSizeOption(sizeBytes: number, what: string): void {
-  if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % BLOCK_BYTES !== 0) {
-    throw new RegionError('INVALID', `${what} ${sizeBytes} must be a positive multiple of ${BLOCK_BYTES}`);
-  }
-}
-
-function checkChunkOption(chunkBytes: number): void {
-  checkSizeOption(chunkBytes, 'chunkBytes');
-  if (chunkBytes > CHUNK_BYTES_MAX) throw new RegionError('INVALID', `chunkBytes ${chunkBytes} exceeds ${CHUNK_BYTES_MAX}`);
-}
-
-function checkPersistenceOption(persistence: string): asserts persistence is PersistenceOption {
-  if (persistence !== 'pmem' && persistence !== 'msync' && persistence !== 'auto') {
-    throw new RegionError('INVALID', `persistence '${persistence}' must be 'pmem', 'msync' or 'auto'`);
-  }
-}
-
 function linesOf(offset: number, length: number): number {
   if (length === 0) return 0;
   return Math.floor((offset + length - 1) / CACHE_LINE_BYTES) - Math.floor(offset / CACHE_LINE_BYTES) + 1;
-}
-
-function isTmpfs(file: string): boolean {
-  return fs.statfsSync(file).type === TMPFS_MAGIC;
-}
-
-/** fsync of a directory, so a file created or renamed in it stays after a crash. */
-function syncDirectory(directory: string): void {
-  const fd = fs.openSync(directory, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 /**
@@ -147,7 +72,10 @@ export class FileDevice implements PmDevice {
   #mapped: Mapped | undefined;
   #pending: PageRange[] = [];
 
-  /** Creates a new pool file of sizeBytes (zeros, mode 0600) and opens it; EXISTS if the path is taken. */
+  /**
+   * Creates a new pool file of sizeBytes (zeros, mode 0600, every block reserved: NO_SPACE if
+   * the file system cannot hold it, and no file is left) and opens it; EXISTS if the path is taken.
+   */
   static create(file: string, options: FileDeviceCreateOptions): FileDevice {
     checkSizeOption(options.sizeBytes, 'sizeBytes');
     checkPersistenceOption(options.persistence ?? 'auto');
@@ -160,13 +88,14 @@ export class FileDevice implements PmDevice {
     }
     try {
       fs.fchmodSync(fd, POOL_FILE_MODE); // whatever the umask: other users reach a pool through regiond
+      reserveSpace(fd, file, 0, options.sizeBytes); // a store into the mapping can never find the disk full
       fs.ftruncateSync(fd, options.sizeBytes);
       fs.fsyncSync(fd);
       syncDirectory(path.dirname(file));
     } catch (error) {
       fs.closeSync(fd);
       fs.rmSync(file, { force: true });
-      throw fsError(error, file, 'set the size of');
+      throw error instanceof RegionError ? error : fsError(error, file, 'set the size of');
     }
     fs.closeSync(fd);
     return new FileDevice(file, { persistence: options.persistence ?? 'auto', chunkBytes: options.chunkBytes });
@@ -392,13 +321,17 @@ export class FileDevice implements PmDevice {
     this.fence();
   }
 
-  /** Grows the file and remaps it; views and chunks from before are detached. */
+  /**
+   * Grows the file (its new blocks reserved: NO_SPACE, with nothing changed, if the file system
+   * is full) and remaps it; views and chunks from before are detached.
+   */
   resize(sizeBytes: number): void {
     const old = this.#writable('resize');
     checkSizeOption(sizeBytes, 'resize: sizeBytes');
     if (sizeBytes < this.#sizeBytes) {
       throw new RegionError('INVALID', `resize of ${this.path} to ${sizeBytes} bytes would shrink it from ${this.#sizeBytes}; pools only grow`);
     }
+    reserveSpace(this.#fd, this.path, this.#sizeBytes, sizeBytes); // NO_SPACE now rather than SIGBUS later
     try {
       fs.ftruncateSync(this.#fd, sizeBytes);
       fs.fsyncSync(this.#fd);

@@ -110,12 +110,16 @@ function serve(device: FileDevice, address: SocketAddress, ownerUid: number, opt
   cleanups.push(() => binding.close());
   const kernel = RegionManager.mount(device, address.poolPath);
   let stop: () => void = () => {};
-  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  let failStop: (error: RegionError) => void = () => {};
+  const stopped = new Promise<void>((resolve, reject) => {
+    stop = resolve;
+    failStop = reject; // runRegiond rejects: regiond exits non-zero, naming the error
+  });
   const startedAt = Date.now();
   const view = { pid: process.pid, startedAt, clients: () => server?.clients() ?? [] };
   const syscalls = new Syscalls(kernel, { path: address.poolPath, persistence: device.persistence, owner: ownerUid, mode: 'shared', server: view, applyAccess: (next) => binding.apply(next) });
   const helloTimeoutMs = envMilliseconds(HELLO_TIMEOUT_ENV) ?? HELLO_TIMEOUT_MS;
-  server = new RegiondServer(syscalls, { pool: address.poolPath, startedAt, idleExitMs: options.idleExitMs, onIdle: () => stop(), log, ownerUid, helloTimeoutMs });
+  server = new RegiondServer(syscalls, { pool: address.poolPath, startedAt, idleExitMs: options.idleExitMs, onIdle: () => stop(), onFailure: (error) => failStop(error), log, ownerUid, helloTimeoutMs });
   for (const listener of listeners) server.attach(listener);
   const running = server;
   cleanups.push(() => running.stop());

@@ -44,6 +44,8 @@ export interface ServerOptions {
   /** Called when the last client has been gone for idleExitMs (0: never), or an exclusive opener asks an idle regiond to leave. */
   idleExitMs: number;
   onIdle: () => void;
+  /** The kernel stopped (fail-stop after a device error in a commit): regiond must exit. */
+  onFailure: (error: RegionError) => void;
   /** Internal errors (bugs) are logged here, and answered; regiond goes on. */
   log: (line: string) => void;
   /** The pool file's owner: not limited per uid; may retire regiond and change access. */
@@ -130,6 +132,25 @@ export class RegiondServer {
     this.idleTimer = setTimeout(() => this.options.onIdle(), this.options.idleExitMs);
   }
 
+  /**
+   * Fail-stop: the kernel refuses every call from now on, so regiond leaves and the next open
+   * mounts the pool afresh (recovery by the journal). The reply that carried the error is
+   * flushed first, or given up after FRAME_TIMEOUT_MS if its client does not read it.
+   */
+  failStop(error: RegionError, last: Connection): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.options.log(`regiond: the pool's kernel stopped; exiting so that the next open recovers the pool: ${error.message}`);
+    let done = false;
+    const leave = (): void => {
+      if (done) return;
+      done = true;
+      this.options.onFailure(error);
+    };
+    setTimeout(leave, FRAME_TIMEOUT_MS).unref();
+    last.endThen(leave);
+  }
+
   /** Ends every connection and releases every working copy (regiond is exiting). */
   stop(): void {
     this.stopped = true;
@@ -193,6 +214,8 @@ class Connection {
       if (!this.greeted) return this.fail(id, error); // no hello, no conversation
       this.send({ id, ok: false, error: this.errorBody(error) });
     }
+    const failure = this.server.syscalls.failure;
+    if (failure !== null) this.server.failStop(failure, this);
   }
 
   private dispatch(request: Request): void {
@@ -288,8 +311,16 @@ class Connection {
 
   /** Our last reply goes out, then the socket closes, whether or not the peer ever closes its side. */
   private end(): void {
+    this.endThen(() => {});
+  }
+
+  /** Like end(), then `after` once the last reply has left. */
+  endThen(after: () => void): void {
     this.ended = true;
-    this.socket.end(() => this.socket.destroy());
+    this.socket.end(() => {
+      this.socket.destroy();
+      after();
+    });
   }
 
   private errorBody(error: unknown): { code: string; message: string } {

@@ -75,6 +75,11 @@ export class Syscalls {
     private readonly pool: PoolContext,
   ) {}
 
+  /** The error that stopped the kernel (fail-stop after a device error in a commit), or null. */
+  get failure(): RegionError | null {
+    return this.kernel.failure;
+  }
+
   call(client: Client, request: Request): Reply {
     switch (request.op) {
       case 'hello':
