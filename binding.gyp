@@ -13,7 +13,6 @@
       "sources": [
         "native/addon.c",
         "native/args.c",
-        "native/crc32c.c",
         "native/errors.c",
         "native/fault.c",
         "native/flush.c",
@@ -34,7 +33,6 @@
         "native/track_napi.c",
         "native/uffd.c",
         "native/arch/<(regions_arch)/cache.c",
-        "native/arch/<(regions_arch)/crc32.c",
         "native/arch/<(regions_arch)/trap.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],

@@ -42,8 +42,6 @@ static const entry_t ENTRIES[] = {
     {"lockHolderPid", lock_holder_pid},
     {"futexWait", futex_wait},
     {"futexWake", futex_wake},
-    {"crc32c", crc32c_js},
-    {"crc32cPortable", crc32c_portable_js},
     {"layout", layout_js},
     {"socketConnect", socket_connect},
     {"socketListen", socket_listen},
@@ -62,7 +60,6 @@ static const entry_t ENTRIES[] = {
 static napi_value addon_init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[ENTRY_COUNT];
   flush_init();
-  crc32c_init();
   for (size_t i = 0; i < ENTRY_COUNT; i++) {
     properties[i] = (napi_property_descriptor){
         .utf8name = ENTRIES[i].name,

@@ -15,7 +15,7 @@
 // track_napi.c the control mapping's release to the registry.
 //
 //   entry points   addon.c (the export table) -> track_napi.c, memory.c, uffd.c, flush.c,
-//                  crc32c.c, layout.c, lock.c, futex.c, socket.c, peer.c, shared_buffer.cc:
+//                  layout.c, lock.c, futex.c, socket.c, peer.c, shared_buffer.cc:
 //                  check arguments, then call the mechanism below
 //   mappings       map.c: handles over mmap'ed ranges and their end (with its own entry
 //                  points map, buffers, unmap); tells track.c when a tracked mapping dies
@@ -28,7 +28,7 @@
 //   registry       registry.c: the table of registered mappings (registry.h)
 //   helpers        pagemap.c (PAGEMAP_SCAN), sigsafe.c (clock, futex, text), args.c and
 //                  errors.c (N-API values and errors), arch/<arch>/ (arch/arch.h: cache
-//                  flush, CRC32C instruction, a fault's write bit)
+//                  flush, a fault's write bit)
 //
 // Headers: this one (C and C++) declares every helper used by more than one file and every
 // entry point; registry.h (C only) the registry's entry, the control area's layout and the
@@ -241,10 +241,6 @@ napi_value lock_holder_pid(napi_env env, napi_callback_info info);
 napi_value futex_wait(napi_env env, napi_callback_info info);
 napi_value futex_wake(napi_env env, napi_callback_info info);
 
-// ---- crc32c.c
-void crc32c_init(void);
-napi_value crc32c_js(napi_env env, napi_callback_info info);
-napi_value crc32c_portable_js(napi_env env, napi_callback_info info);
 
 // ---- layout.c
 napi_value layout_js(napi_env env, napi_callback_info info);

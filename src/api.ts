@@ -1,4 +1,11 @@
-// The public types of DESIGN.md section 8. Names are fixed: add, don't rename.
+// The public types of DESIGN.md section 8. Names are fixed: add, don't rename. The ones the
+// kernel and the on-PM format define are theirs, re-exported here.
+
+import type { Access, CheckReport, RegionInfo } from './kernel/types.js';
+import type { PoolAccess } from './format/superblock.js';
+
+export type { Access, CheckProblem, CheckReport, RegionInfo } from './kernel/types.js';
+export type { PoolAccess } from './format/superblock.js';
 
 /**
  * Where a pool's kernel runs: 'shared' in regiond (one daemon per pool, started on demand),
@@ -11,8 +18,6 @@ export type PoolMode = 'shared' | 'exclusive' | 'auto';
  * by file system.
  */
 export type Persistence = 'pmem' | 'msync' | 'auto';
-/** How a region is opened: 'rw' (map writable, pmsync) or 'ro' (read and map read-only). */
-export type Access = 'rw' | 'ro';
 /**
  * How pmsync learns which pages were stored to: 'fault' (write-protect, first store per page
  * faults), 'scan' (compare with the committed copy), 'manual' (markDirty).
@@ -31,17 +36,6 @@ export interface CreatePoolOptions {
   persistence?: Persistence;
   /** Who may connect to the pool's regiond (default: socket mode 0o600, no group: the owner only). */
   access?: PoolAccessOptions;
-}
-
-/**
- * Who may connect to a pool's regiond (shared mode): a pool setting, kept in its superblock
- * and applied to regiond's socket. The pool file itself is its owner's only (mode 0600).
- */
-export interface PoolAccess {
-  /** Permission bits of regiond's socket: 0o600 (the owner only; the default) to 0o666 (everyone). */
-  socketMode: number;
-  /** The gid the socket belongs to, so that its group bits admit that group; null: none set. */
-  group: number | null;
 }
 
 /** A change of PoolAccess (setPoolAccess, createPool): fields left out keep their value. */
@@ -66,32 +60,6 @@ export interface CreateRegionOptions {
   size: SizeSpec;
   /** Permission bits, e.g. 0o640 (default 0o600). */
   mode?: number;
-}
-
-/** What Pool.stat, Pool.list and Region.info report about a region. */
-export interface RegionInfo {
-  /** Up to 255 UTF-8 bytes; no NUL or slash. */
-  name: string;
-  /** The region's slot in the region table; reused after remove. */
-  id: number;
-  /** Raised each time the slot is reused, so a stale handle is told apart. */
-  generation: number;
-  /** Size in bytes, as created or resized. */
-  sizeBytes: number;
-  /** Bytes of PM blocks holding data (holes use none). */
-  allocatedBytes: number;
-  /** Permission bits (e.g. 0o600) checked against uid and gid like a file. */
-  mode: number;
-  /** Owner's user id (the creator's). */
-  uid: number;
-  /** Owner's group id. */
-  gid: number;
-  /** Milliseconds since the epoch. */
-  createdAt: number;
-  /** Milliseconds since the epoch of the last pmsync or metadata change. */
-  modifiedAt: number;
-  /** Number of the last completed pmsync of this region (0 = never). */
-  epoch: number;
 }
 
 /** What Pool.info reports about a pool. */
@@ -166,34 +134,6 @@ export interface SyncStats {
   fences: number;
   /** Wall time of the commit in nanoseconds. */
   ns: number;
-}
-
-/** One problem fsck (Pool.check, checkPool) found. */
-export interface CheckProblem {
-  /** The on-PM structure at fault, e.g. 'superblock 1', 'slot 3', 'page table'. */
-  structure: string;
-  /** Byte offset of the structure in the pool. */
-  offset: number;
-  /** What is wrong. */
-  message: string;
-  /** Whether check({ repair: true }) can fix it without guessing. */
-  repairable: boolean;
-  /** Set when this run repaired it. */
-  repaired?: boolean;
-}
-
-/** The result of fsck: Pool.check or checkPool. */
-export interface CheckReport {
-  /** True if no problem was found. */
-  ok: boolean;
-  /** Every problem found (not only the first). */
-  problems: CheckProblem[];
-  /** Regions whose slot and page table were walked. */
-  regionsChecked: number;
-  /** Blocks referenced by page tables and the region table. */
-  blocksReferenced: number;
-  /** Blocks referenced by nothing. */
-  blocksFree: number;
 }
 
 /** Options of Region.map: the window of the region to map and its dirty tracking. */

@@ -176,31 +176,6 @@ test('flush counts every 64-byte line the range overlaps', () => {
   fs.closeSync(fd);
 });
 
-test('crc32c: check value, unsigned result, chaining, and the table path agrees', () => {
-  const check = new TextEncoder().encode('123456789');
-  assert.equal(addon.crc32c(check, 0), 0xe3069283);
-  assert.equal(addon.crc32cPortable(check, 0), 0xe3069283);
-  assert.equal(addon.crc32c(new Uint8Array(0), 0), 0);
-  assert.equal(addon.crc32c(new Uint8Array(32), 0), 0x8a9136aa); // RFC 3720 B.4: 32 zero bytes
-  const data = new Uint8Array(1000);
-  for (let i = 0; i < data.length; i++) data[i] = (i * 131 + 7) & 0xff;
-  const whole = addon.crc32c(data, 0);
-  for (const split of [0, 1, 7, 8, 9, 500, 999, 1000]) {
-    const head = addon.crc32c(data.subarray(0, split), 0);
-    assert.equal(addon.crc32c(data.subarray(split), head), whole, `split at ${split}`);
-  }
-  for (let length = 0; length <= 40; length++) {
-    for (const start of [0, 1, 3]) {
-      const bytes = data.subarray(start, start + length);
-      assert.equal(addon.crc32c(bytes, 0x1234), addon.crc32cPortable(bytes, 0x1234), `length ${length} at ${start}`);
-    }
-  }
-  assert.ok(addon.crc32c(data, 0xffffffff) >= 0);
-  assert.throws(() => addon.crc32c(data, -1), errorWith('ERANGE'));
-  assert.throws(() => addon.crc32c(data, 2 ** 32), errorWith('ERANGE'));
-  assert.throws(() => addon.crc32c('abc' as unknown as Uint8Array, 0), TypeError);
-});
-
 test('futexWait: timed-out after the timeout, not-equal at once', () => {
   const sab = new SharedArrayBuffer(16);
   const started = performance.now();

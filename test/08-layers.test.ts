@@ -1,5 +1,6 @@
 // The layers of src/ as folders, checked: no folder imports a folder that imports it back
-// (directly or through others), and no file is in a runtime import cycle. Type-only imports
+// (directly or through others), no file is in a runtime import cycle, the format and the
+// kernel load no native code and own their types (nothing from src/api.ts). Type-only imports
 // count for folders (they still tie the layers together) but not for files (they vanish at
 // run time). A failure names the cycle.
 
@@ -89,6 +90,24 @@ test('no file of src/ is in a runtime import cycle', () => {
   const files = new Map<string, Set<string>>();
   for (const [file, edges] of importGraph()) files.set(file, new Set(edges.filter((e) => !e.typeOnly).map((e) => e.to)));
   assert.deepEqual(findCycle(files), null);
+});
+
+test('the format codecs and the kernel load no native code', () => {
+  const native: string[] = [];
+  for (const [file, edges] of importGraph()) {
+    if (!['format', 'kernel'].includes(folderOf(file))) continue;
+    for (const { to, typeOnly } of edges) if (!typeOnly && folderOf(to) === 'arch') native.push(`${file} -> ${to}`);
+  }
+  assert.deepEqual(native, []);
+});
+
+test('the kernel and the format import nothing from the public API file', () => {
+  const api: string[] = [];
+  for (const [file, edges] of importGraph()) {
+    if (!['format', 'kernel'].includes(folderOf(file))) continue;
+    for (const { to } of edges) if (to === 'api.ts') api.push(file);
+  }
+  assert.deepEqual(api, []);
 });
 
 test('the cycle finder finds a cycle', () => {

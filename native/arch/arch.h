@@ -2,15 +2,13 @@
 // kernel's arch/ tree. binding.gyp compiles exactly one folder, chosen by target_arch:
 //
 //   x86_64/    cache.c  clwb > clflushopt > clflush, chosen from cpuid; sfence
-//              crc32.c  the SSE4.2 crc32 instruction (CRC32C), if cpuid offers it
 //              trap.c   the page-fault error code's write bit
 //   generic/   every other architecture: the honest "not here" answers. No cache-line
 //              write-back (flushInstruction() is 'none', flush() throws EOPNOTSUPP, so only
-//              msync persistence is durable), no CRC32C instruction (crc32c.c's table serves),
-//              and no write bit (segv.c asks the kernel for the page's protection instead).
+//              msync persistence is durable) and no write bit (segv.c asks the kernel for the page's protection instead).
 //
 // Each folder defines every function below; nothing else in native/ names an instruction,
-// a cpuid bit or a register. Callers are portable code only (flush.c, crc32c.c, segv.c).
+// a cpuid bit or a register. Callers are portable code only (flush.c, segv.c).
 
 #ifndef REGIONS_ARCH_H
 #define REGIONS_ARCH_H
@@ -31,13 +29,6 @@ bool arch_cache_flush(uintptr_t first, uintptr_t end);
 // Orders the stores and write-backs before it with everything after: sfence on x86-64 (it
 // completes clwb/clflushopt); elsewhere a full memory barrier, which persists nothing.
 void arch_cache_fence(void);
-
-// ---- crc32.c: the CRC32C instruction
-
-// crc' = CRC32C of data continuing from crc (no inversion: the caller inverts both ends).
-typedef uint32_t (*crc32c_fn)(uint32_t crc, const uint8_t *data, size_t length);
-// The instruction path if this CPU has one (cpuid), else NULL: the caller uses its table.
-crc32c_fn arch_crc32c_instruction(void);
 
 // ---- trap.c: what the CPU says about a fault (async-signal-safe)
 

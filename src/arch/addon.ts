@@ -23,7 +23,8 @@ export interface MapHandle {
 }
 
 /** The CPU instruction that writes a cache line back towards the persistence domain. */
-export type FlushInstruction = 'clwb' | 'clflushopt' | 'clflush';
+/** The cache-line write-back in use; 'none' on CPUs without one (only msync persistence is durable there). */
+export type FlushInstruction = 'clwb' | 'clflushopt' | 'clflush' | 'none';
 
 export type FutexWaitResult = 'ok' | 'not-equal' | 'timed-out';
 
@@ -157,10 +158,6 @@ export interface NativeAddon {
   futexWait(memory: FutexMemory, byteOffset: number, expected: number, timeoutMs: number): FutexWaitResult;
   /** futex(FUTEX_WAKE) of up to `count` waiters (Infinity: all); returns how many were woken. */
   futexWake(memory: FutexMemory, byteOffset: number, count: number): number;
-  /** CRC32C (Castagnoli) of bytes, continuing from `seed` (0 for a fresh checksum). */
-  crc32c(bytes: Uint8Array, seed: number): number;
-  /** The same CRC32C by the table path, so tests can hold the instruction path to it. */
-  crc32cPortable(bytes: Uint8Array, seed: number): number;
   /**
    * The C side of every layout shared with TypeScript (native/layout.c), for
    * test/07-native-layout: the TypeScript constant's name (`WORD.requestSeq` for a field of

@@ -22,7 +22,7 @@
 //
 // A record is committed when its checksum holds and its commit word equals its sequence.
 
-import { crc32c } from '../util/crc32c.js';
+import { crc32c } from './crc32c.js';
 import { dataView, readU64, writeU64 } from './le.js';
 
 export const COMMIT_WORD_BYTES = 8;

@@ -14,7 +14,7 @@
 // Records longer than CORRECTABLE_RECORD_BYTES_MAX (a pmsync of millions of pages) are not
 // searched: the search reads the record into memory and steps eight registers per byte.
 
-import { crc32c } from '../util/crc32c.js';
+import { crc32c } from './crc32c.js';
 import { decodeRecord, type JournalRecord, RECORD_HEADER_BYTES } from './journal_record.js';
 import { dataView } from './le.js';
 

@@ -25,7 +25,7 @@
 //   383..511    zero
 
 import { NAME_BYTES_MAX, SLOT_BYTES } from '../constants.js';
-import { crc32c } from '../util/crc32c.js';
+import { crc32c } from './crc32c.js';
 import { decodeEntry, encodeEntry, ENTRY_CORRUPT } from './entry.js';
 import { dataView, isZero, readU64, writeU64 } from './le.js';
 

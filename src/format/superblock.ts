@@ -21,11 +21,21 @@
 //   124    4    CRC32C of bytes 0..123 (the access fields included)
 //   128..4095   zero (not read)
 
-import type { PoolAccess } from '../api.js';
 import { BLOCK_BYTES, FORMAT_VERSION } from '../constants.js';
 import { RegionError } from '../errors.js';
-import { crc32c } from '../util/crc32c.js';
+import { crc32c } from './crc32c.js';
 import { dataView, readU64, writeU64 } from './le.js';
+
+/**
+ * Who may connect to a pool's regiond (shared mode): a pool setting, kept in its superblock
+ * and applied to regiond's socket. The pool file itself is its owner's only (mode 0600).
+ */
+export interface PoolAccess {
+  /** Permission bits of regiond's socket: 0o600 (the owner only; the default) to 0o666 (everyone). */
+  socketMode: number;
+  /** The gid the socket belongs to, so that its group bits admit that group; null: none set. */
+  group: number | null;
+}
 
 export const SUPERBLOCK_BYTES = 128;
 const MAGIC = new TextEncoder().encode('REGIONS\0');

@@ -1,7 +1,7 @@
 // Who may reach a pool through regiond, and who may change that: the checks, in one place for
 // both modes. The setting itself (PoolAccess) lives in the superblock (src/format/superblock.ts).
 
-import type { PoolAccess } from '../api.js';
+import type { PoolAccess } from '../format/superblock.js';
 import { RegionError } from '../errors.js';
 import { accessProblem } from '../format/superblock.js';
 

@@ -5,7 +5,7 @@
 // record not yet applied (replayed), and a page table deeper than its region's size needs
 // (lowered, keeping every page). Everything else is reported and refused.
 
-import type { CheckProblem, CheckReport } from '../api.js';
+import type { CheckProblem, CheckReport } from './types.js';
 import { BLOCK_BYTES } from '../constants.js';
 import { RegionError } from '../errors.js';
 import { type JournalRecord, RECORD_KIND } from '../format/journal_record.js';

@@ -2,7 +2,7 @@
 // gid matches, else other bits. uid 0 may do anything.
 
 import { RegionError } from '../errors.js';
-import type { Access } from '../api.js';
+import type { Access } from './types.js';
 
 export interface Credentials {
   uid: number;

@@ -5,7 +5,8 @@
 // here first checks that the kernel has not stopped.
 
 import { randomBytes } from 'node:crypto';
-import type { CheckReport, PoolAccess, RegionInfo } from '../api.js';
+import type { CheckReport, RegionInfo } from './types.js';
+import type { PoolAccess } from '../format/superblock.js';
 import { SOCKET_MODE_DEFAULT, BLOCK_BYTES, FORMAT_VERSION, journalBlocksFor, JOURNAL_START_BLOCK_INITIAL, MAX_POOL_BLOCKS, MAX_SLOTS, PAGE_BYTES, POOL_BLOCKS_MIN, TABLE_ROOT_BLOCK } from '../constants.js';
 import { RegionError } from '../errors.js';
 import { RECORD_KIND } from '../format/journal_record.js';

@@ -6,7 +6,7 @@ import { BLOCK_BYTES, PAGE_BYTES, REGION_LEVELS_MAX, SUPERBLOCK_BLOCKS } from '.
 import { RegionError } from '../errors.js';
 import type { Superblock } from '../format/superblock.js';
 import { SLOT_STATE, type Slot } from '../format/slot.js';
-import type { CheckProblem } from '../api.js';
+import type { CheckProblem } from './types.js';
 import type { PmDevice } from '../pm/device.js';
 import { Allocator } from './allocator.js';
 import { levelsFor, walkTree } from './page_table.js';

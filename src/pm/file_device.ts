@@ -139,6 +139,11 @@ export class FileDevice implements PmDevice {
 
   /** Maps the whole file and settles the persistence mode (once, at open). */
   #mapWith(option: PersistenceOption): { mapped: Mapped; persistence: Persistence } {
+    if (addon.flushInstruction() === 'none') {
+      // No cache-line write-back on this CPU: CPU flushes cannot make anything durable.
+      if (option === 'pmem') throw new RegionError('UNSUPPORTED', `persistence 'pmem' needs a cache-line write-back instruction, and this CPU has none; use 'msync' or 'auto'`);
+      return { mapped: this.#map(false), persistence: 'msync' };
+    }
     if (option === 'msync') return { mapped: this.#map(false), persistence: 'msync' };
     const synced = this.readOnly ? undefined : this.#tryMapSync();
     if (synced !== undefined) return { mapped: synced, persistence: 'pmem' };
