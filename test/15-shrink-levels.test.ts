@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { FIXED_NOW, runScenario, type CrashScenario } from '../src/crashtest/harness.js';
+import { FIXED_NOW, type CrashScenario } from '../src/crashtest/harness.js';
 import { pattern } from '../src/crashtest/scenarios.js';
 import { isRegionError } from '../src/errors.js';
 import { RECORD_KIND } from '../src/format/journal_record.js';
@@ -20,7 +20,7 @@ import { Transaction } from '../src/kernel/transaction.js';
 import { FileDevice } from '../src/pm/file_device.js';
 import { SimDevice } from '../src/pm/sim_device.js';
 import { checkPool, openPool } from '../src/index.js';
-import { crashSeed } from './fixtures/crash-scenarios.js';
+import { testScenarios } from './fixtures/crash-scenarios.js';
 
 const OWNER = { mode: 0o600, uid: 1, gid: 1 };
 const MiB = 1024 * 1024;
@@ -123,15 +123,7 @@ const SCENARIOS: CrashScenario[] = [
   ] },
 ];
 
-for (const scenario of SCENARIOS) {
-  test(`crash images: ${scenario.name}`, (t) => {
-    t.diagnostic(`seed ${crashSeed} (replay with REGIONS_SEED=${crashSeed})`);
-    const result = runScenario(scenario, { unitsMax: 10, samples: 24, seed: crashSeed, recoveryCrashes: 2 });
-    t.diagnostic(`${result.points} fence points, ${result.images} images, ${result.failures.length} failures`);
-    assert.ok(result.images > 0);
-    assert.deepEqual(result.failures.slice(0, 3), []);
-  });
-}
+testScenarios(SCENARIOS);
 
 interface Internals {
   journal: Journal;

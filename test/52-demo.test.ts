@@ -19,6 +19,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { openPool } from '../src/index.js';
+import type { DemoResult } from '../src/demo/demo.js';
 
 const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'regions.js');
 /** Only a guard against a hung demo (it takes seconds); nothing here depends on how long it takes. */
@@ -35,23 +36,6 @@ const HEADER = { magic: 8, accounts: 12, workers: 16, seq: 24, transfers: 32, to
 const WORKER_FIELDS = { transfers: 8, syncs: 16 };
 /** The hash covers every byte from here (the lock words before it change outside the lock). */
 const HASHED_FROM = 8;
-
-interface DemoResult {
-  pool: string;
-  reports: string;
-  mode: 'processes' | 'threads';
-  workers: number;
-  pmsyncs: number;
-  lastAcknowledged: number;
-  recoveredPmsync: number;
-  fencesPerPmsync: number;
-  pagesPerPmsync: number;
-  recoveryNs: number;
-  killedWorker: { worker: number; pid: number; holding: boolean } | null;
-  transfers: number;
-  verified: boolean;
-  failures: string[];
-}
 
 interface Run {
   status: number | null;
