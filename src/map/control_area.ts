@@ -33,6 +33,14 @@ export const MAPPER_SLOTS = (CONTROL_HEADER_BYTES - 64) / MAPPER_SLOT_BYTES; // 
 export const WORD = { magic: 0, version: 1, requestSeq: 2, releaseSeq: 3, regiondPid: 4, pages: 5, overflow: 6, slots: 7 } as const;
 export const SLOT_WORD = { pid: 0, ackSeq: 1, mechanism: 2, registered: 3 } as const;
 export const MECHANISM_CODE = { none: 0, userfaultfd: 1, mprotect: 2, compare: 3, manual: 4 } as const;
+/**
+ * A slot's `registered` word: no writable mapping registered; some, and a pmsync must signal
+ * the process (its handler freezes and reports them); or some, all quiet: 'manual' or 'scan'
+ * tracking with no SharedArrayBuffer handed out, so only the thread that calls pmsync can
+ * store and there is nothing to report. A kernel in that same process (exclusive mode) then
+ * need not signal it at all; a kernel in another process always does.
+ */
+export const REGISTERED = { none: 0, signal: 1, quiet: 2 } as const;
 
 export function controlBytes(pages: number): number {
   return CONTROL_HEADER_BYTES + Math.ceil(Math.ceil(pages / 8) / PAGE_BYTES) * PAGE_BYTES;

@@ -76,6 +76,7 @@ export class Mapping {
   /** A SharedArrayBuffer over the same memory as `buffer`, for Atomics and worker threads (created on first use). */
   get shared(): SharedArrayBuffer {
     if (!this.sharedView) {
+      if (this.mapped) this.tracker?.threadsMayStore();
       this.sharedView = this.mapped ? addon.sharedBuffer(this.handle, 0, this.pages * PAGE_BYTES) : new SharedArrayBuffer(this.pages * PAGE_BYTES);
     }
     return this.sharedView;

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import { addon, type MapHandle } from '../arch/addon.js';
 import type { SyncStats, Tracking } from '../api.js';
 import { PAGE_BYTES, SHOOTDOWN_TIMEOUT_MS } from '../constants.js';
-import { markBits, MECHANISM_CODE, type SharedCopyDescription, SLOT_WORD, slotWord, WORD } from './control_area.js';
+import { markBits, MECHANISM_CODE, REGISTERED, type SharedCopyDescription, SLOT_WORD, slotWord, WORD } from './control_area.js';
 
 /** How long a new mapping waits for a shootdown under way to release (regiond's own timeout, doubled). */
 const JOIN_WAIT_MS = 2 * SHOOTDOWN_TIMEOUT_MS;
@@ -81,6 +81,8 @@ class SharedCopy implements MappingBackend {
   private readonly control: MapHandle;
   private readonly words: Int32Array;
   private registeredMappings = 0;
+  /** Registered mappings a pmsync must signal for (see REGISTERED). */
+  private loudMappings = 0;
 
   /** Takes ownership of fd, the copy's descriptor with the access regiond granted. */
   constructor(
@@ -112,7 +114,7 @@ class SharedCopy implements MappingBackend {
   }
 
   /** @internal */
-  register(handle: MapHandle, firstPage: number, pages: number, mechanism: Mechanism): void {
+  register(handle: MapHandle, firstPage: number, pages: number, mechanism: Mechanism, loud: boolean): void {
     if (mechanism === 'userfaultfd') addon.uffdRegister(processUffd(), handle);
     addon.sharedRegister(handle, {
       control: this.control,
@@ -123,7 +125,7 @@ class SharedCopy implements MappingBackend {
       faultPagesMax: SEGV_FAULT_PAGES_MAX,
     });
     // 'segv' registration made the mapping read-only already.
-    this.joinShootdowns();
+    this.joinShootdowns(loud);
   }
 
   /**
@@ -131,9 +133,10 @@ class SharedCopy implements MappingBackend {
    * skipped this process), waits for its release before the first store; see
    * WorkingCopy.awaitAcknowledgements (src/syscall/working_copy.ts) for why one of the two sides always sees the other.
    */
-  private joinShootdowns(): void {
+  private joinShootdowns(loud: boolean): void {
     this.registeredMappings++;
-    Atomics.store(this.words, slotWord(this.slot, SLOT_WORD.registered), 1);
+    if (loud) this.loudMappings++;
+    this.publish();
     const deadline = Date.now() + JOIN_WAIT_MS;
     for (;;) {
       const release = Atomics.load(this.words, WORD.releaseSeq);
@@ -147,9 +150,22 @@ class SharedCopy implements MappingBackend {
    * With none left this process cannot store, so regiond must stop waiting for it: a pmsync
    * under way would otherwise wait for an acknowledgement that no handler will send.
    */
-  unregistered(): void {
+  unregistered(loud: boolean): void {
     this.registeredMappings--;
-    if (this.registeredMappings === 0 && this.slot >= 0) Atomics.store(this.words, slotWord(this.slot, SLOT_WORD.registered), 0);
+    if (loud) this.loudMappings--;
+    this.publish();
+  }
+
+  /** A quiet mapping became loud: other threads may store into it now. */
+  louder(): void {
+    this.loudMappings++;
+    this.publish();
+  }
+
+  private publish(): void {
+    if (this.slot < 0) return;
+    const state = this.registeredMappings === 0 ? REGISTERED.none : this.loudMappings > 0 ? REGISTERED.signal : REGISTERED.quiet;
+    Atomics.store(this.words, slotWord(this.slot, SLOT_WORD.registered), state);
   }
 
   mark(first: number, end: number): void {
@@ -169,6 +185,8 @@ class SharedCopy implements MappingBackend {
 
 class SharedTracker implements DirtyTracker {
   private readonly words: Int32Array;
+  /** A pmsync must signal for this mapping: 'fault' tracking reports from the handler; any mapping other threads may store into must be frozen. */
+  private loud: boolean;
 
   constructor(
     private readonly handle: MapHandle,
@@ -177,16 +195,16 @@ class SharedTracker implements DirtyTracker {
     readonly mechanism: Mechanism,
     private readonly copy: SharedCopy,
   ) {
-    this.words = new Int32Array(addon.sharedBuffer(handle, 0, pages * PAGE_BYTES));
-    copy.register(handle, firstPage, pages, mechanism);
+    this.words = new Int32Array(addon.sharedBuffer(handle, 0, pages * PAGE_BYTES)); // this thread's own view, for prepareWrite
+    this.loud = mechanism === 'userfaultfd' || mechanism === 'mprotect';
+    copy.register(handle, firstPage, pages, mechanism, this.loud);
   }
 
-  /** The shootdown handler reports into the shared bitmap; nothing to collect here. */
-  collect(): Iterable<number> {
-    return [];
+  threadsMayStore(): void {
+    if (this.loud) return;
+    this.loud = true;
+    this.copy.louder();
   }
-
-  rearm(): void {}
 
   /**
    * A mapping stays frozen (read-only) after a shootdown until its first store, which waits
@@ -215,7 +233,7 @@ class SharedTracker implements DirtyTracker {
   close(): void {
     addon.trackUnregister(this.handle);
     if (this.mechanism === 'userfaultfd') addon.uffdUnregister(processUffd(), this.handle);
-    this.copy.unregistered();
+    this.copy.unregistered(this.loud);
   }
 }
 

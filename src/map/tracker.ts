@@ -14,6 +14,8 @@ export interface DirtyTracker {
   prepareWrite(firstPage: number, endPage: number): void;
   /** The application says it wrote [firstPage, endPage). */
   markDirty(firstPage: number, endPage: number): void;
+  /** Another thread may store into the mapping from now on (its SharedArrayBuffer was handed out). */
+  threadsMayStore(): void;
   /** Stop tracking (before unmap). */
   close(): void;
 }

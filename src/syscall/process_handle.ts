@@ -19,7 +19,8 @@ export class ProcessHandle {
     readonly pid: number,
     /** The pidfd; -1 for this process itself (see the header) or after the last release. */
     private fd: number,
-    private readonly own = false,
+    /** This process itself: the kernel and its caller are one (exclusive mode). */
+    readonly own = false,
   ) {}
 
   /** This process (exclusive mode: the kernel and its caller are one). */

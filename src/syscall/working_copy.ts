@@ -26,7 +26,7 @@ import type { RegionInfo, SyncStats } from '../api.js';
 import { MAP_CHUNK_BYTES, PAGE_BYTES, SHOOTDOWN_POLL_MS, SHOOTDOWN_SIGNAL, SHOOTDOWN_TIMEOUT_MS } from '../constants.js';
 import { RegionError } from '../errors.js';
 import type { RegionManager, RegionRef } from '../kernel/region_manager.js';
-import { CONTROL_MAGIC, CONTROL_VERSION, controlBytes, type SharedCopyDescription, MAPPER_SLOTS, markBits, MECHANISM_CODE, SLOT_WORD, slotByteOffset, slotWord, takeBits, WORD } from '../map/control_area.js';
+import { CONTROL_MAGIC, CONTROL_VERSION, controlBytes, REGISTERED, type SharedCopyDescription, MAPPER_SLOTS, markBits, MECHANISM_CODE, SLOT_WORD, slotByteOffset, slotWord, takeBits, WORD } from '../map/control_area.js';
 import { finishMeter, startMeter } from '../map/sync_stats.js';
 import { assert } from '../util/assert.js';
 import type { ProcessHandle } from './process_handle.js';
@@ -183,13 +183,25 @@ export class WorkingCopy {
     const seq = (Atomics.load(this.words, WORD.requestSeq) + 1) | 0;
     Atomics.store(this.words, WORD.requestSeq, seq);
     try {
-      for (const [pid, mapper] of [...this.mappers]) this.signal(pid, mapper.process);
+      for (const [pid, mapper] of [...this.mappers]) if (this.mustSignal(mapper)) this.signal(pid, mapper.process);
       this.awaitAcknowledgements(seq);
       return this.commit(start);
     } finally {
       Atomics.store(this.words, WORD.releaseSeq, seq);
       addon.futexWake(this.words, WORD.releaseSeq * 4, Infinity);
     }
+  }
+
+  /**
+   * Whether the pmsync must signal this mapper and wait for it: not if it has no writable
+   * mapping registered, nor if it is this very process and all its mappings are quiet (no
+   * other thread can store, nothing to report; see REGISTERED): exclusive mode's manual and
+   * scan tracking then pay no freeze at all.
+   */
+  private mustSignal(mapper: { slot: number; process: ProcessHandle }): boolean {
+    const registered = Atomics.load(this.words, slotWord(mapper.slot, SLOT_WORD.registered));
+    if (registered === REGISTERED.none) return false;
+    return !(registered === REGISTERED.quiet && mapper.process.own);
   }
 
   /** Signals the mapper through its pidfd; one that has exited is buried instead. */
@@ -220,7 +232,7 @@ export class WorkingCopy {
     for (const [pid, mapper] of [...this.mappers]) {
       const word = slotWord(mapper.slot, SLOT_WORD.ackSeq);
       for (let poll = 0; ; poll++) {
-        if (Atomics.load(this.words, slotWord(mapper.slot, SLOT_WORD.registered)) === 0) break;
+        if (!this.mustSignal(mapper)) break;
         const acked = Atomics.load(this.words, word);
         if (acked === seq) break;
         if (poll > 0) this.signal(pid, mapper.process);
