@@ -10,7 +10,9 @@ import fs from 'node:fs';
 import { addon, type MapHandle } from '../arch/addon.js';
 import type { SyncStats, Tracking } from '../api.js';
 import { PAGE_BYTES, SHOOTDOWN_TIMEOUT_MS } from '../constants.js';
-import { markBits, MECHANISM_CODE, REGISTERED, type SharedCopyDescription, SLOT_WORD, slotWord, WORD } from './control_area.js';
+import {
+  markBits, MECHANISM_CODE, REGISTERED, type SharedCopyDescription, SLOT_WORD, slotWord, WORD,
+} from './control_area.js';
 
 /** How long a new mapping waits for a shootdown under way to release (regiond's own timeout, doubled). */
 const JOIN_WAIT_MS = 2 * SHOOTDOWN_TIMEOUT_MS;
@@ -109,7 +111,9 @@ class SharedCopy implements MappingBackend {
     // One word per process: once any of its mappings relies on comparison, regiond compares
     // until the slot is freed, whatever trackers its later mappings use.
     const word = slotWord(this.slot, SLOT_WORD.mechanism);
-    if (Atomics.load(this.words, word) !== MECHANISM_CODE.compare) Atomics.store(this.words, word, MECHANISM_CODE[mechanism]);
+    if (Atomics.load(this.words, word) !== MECHANISM_CODE.compare) {
+      Atomics.store(this.words, word, MECHANISM_CODE[mechanism]);
+    }
     return new SharedTracker(handle, firstPage, pages, mechanism, this);
   }
 
@@ -164,7 +168,8 @@ class SharedCopy implements MappingBackend {
 
   private publish(): void {
     if (this.slot < 0) return;
-    const state = this.registeredMappings === 0 ? REGISTERED.none : this.loudMappings > 0 ? REGISTERED.signal : REGISTERED.quiet;
+    const loud = this.loudMappings > 0 ? REGISTERED.signal : REGISTERED.quiet;
+    const state = this.registeredMappings === 0 ? REGISTERED.none : loud;
     Atomics.store(this.words, slotWord(this.slot, SLOT_WORD.registered), state);
   }
 
@@ -185,7 +190,10 @@ class SharedCopy implements MappingBackend {
 
 class SharedTracker implements DirtyTracker {
   private readonly words: Int32Array;
-  /** A pmsync must signal for this mapping: 'fault' tracking reports from the handler; any mapping other threads may store into must be frozen. */
+  /**
+   * A pmsync must signal for this mapping: 'fault' tracking reports from the handler, and a
+   * mapping other threads may store into must be frozen.
+   */
   private loud: boolean;
 
   constructor(
@@ -195,7 +203,8 @@ class SharedTracker implements DirtyTracker {
     readonly mechanism: Mechanism,
     private readonly copy: SharedCopy,
   ) {
-    this.words = new Int32Array(addon.sharedBuffer(handle, 0, pages * PAGE_BYTES)); // this thread's own view, for prepareWrite
+    // This thread's own view, for prepareWrite (it never leaves the thread).
+    this.words = new Int32Array(addon.sharedBuffer(handle, 0, pages * PAGE_BYTES));
     this.loud = mechanism === 'userfaultfd' || mechanism === 'mprotect';
     copy.register(handle, firstPage, pages, mechanism, this.loud);
   }
