@@ -42,7 +42,10 @@ export function journalBlocksFor(poolBlocks: number): number {
 export const POOL_BLOCKS_MIN = 16;
 export const POOL_BYTES_MIN = POOL_BLOCKS_MIN * BLOCK_BYTES;
 
-export const FORMAT_VERSION = 1;
+/** 2: holes and never-used slots are check-coded, so zero is never valid metadata. */
+export const FORMAT_VERSION = 2;
+/** Version 1 stored holes and never-used slots as zeros; mount upgrades it (kernel/upgrade.ts). */
+export const FORMAT_VERSION_ZERO_HOLES = 1;
 
 // Working copies and mappings.
 /** Largest ArrayBuffer we create over one piece of a mapping. */

@@ -6,7 +6,8 @@
 //   half + 64     64   header:
 //                        0  4  magic "RJNL"
 //                        4  2  record version (1)
-//                        6  2  kind (1 pmsync, 2 create, 3 remove, 4 rename, 5 resize, 6 attributes)
+//                        6  2  kind (1 pmsync, 2 create, 3 remove, 4 rename, 5 resize, 6 attributes,
+//                              7 upgrade: version 1 zero words made check-coded, slot 0xffffffff)
 //                        8  8  sequence
 //                        16 4  word count
 //                        20 4  range count
@@ -32,9 +33,10 @@ export const RECORD_BODY_OFFSET = RECORD_HEADER_OFFSET + RECORD_HEADER_BYTES;
 const MAGIC = 0x4c4e4a52; // "RJNL" little-endian
 const RECORD_VERSION = 1;
 const CRC_OFFSET = 60;
+/** The region slot of a record that belongs to no region (an upgrade). */
 export const NO_SLOT = 0xffffffff;
 
-export const RECORD_KIND = { pmsync: 1, create: 2, remove: 3, rename: 4, resize: 5, attributes: 6 } as const;
+export const RECORD_KIND = { pmsync: 1, create: 2, remove: 3, rename: 4, resize: 5, attributes: 6, upgrade: 7 } as const;
 export type RecordKind = (typeof RECORD_KIND)[keyof typeof RECORD_KIND];
 
 /** A word entry stores two u32 halves so values up to 2^64 survive without BigInt. */

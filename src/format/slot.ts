@@ -2,7 +2,8 @@
 // metadata operation changes, so most updates rewrite one 64-byte line.
 //
 //   offset size field
-//   0      4    state: 0 never used (the whole slot is zero), 1 live, 2 removed
+//   0      4    state: 0 never used, 1 live, 2 removed, 3 damaged (quarantined by fsck --repair:
+//               listed and readable page by page, never written; see kernel/quarantine.ts)
 //   4      4    generation: raised each time the slot is reused, so (id, generation) is unique
 //   8      8    region size in bytes
 //   16     8    page-table root entry (entry format; 0 = every page a hole)
@@ -23,13 +24,18 @@
 //   72..127     zero
 //   128    255  name, UTF-8, zero-padded
 //   383..511    zero
+//
+// Every slot carries its checksum and a check-coded root entry, a never-used one too (all
+// other fields zero), so a zeroed slot never reads as "never used", and a slot stored at the
+// wrong place fails its root entry's check code (format version 2; version 1 left never-used
+// slots all zero, see kernel/upgrade.ts).
 
-import { NAME_BYTES_MAX, SLOT_BYTES } from '../constants.js';
+import { BLOCK_BYTES, NAME_BYTES_MAX, SLOT_BYTES, SLOTS_PER_BLOCK } from '../constants.js';
 import { crc32c } from './crc32c.js';
 import { decodeEntry, encodeEntry, ENTRY_CORRUPT } from './entry.js';
 import { dataView, isZero, readU64, writeU64 } from './le.js';
 
-export const SLOT_STATE = { unused: 0, live: 1, removed: 2 } as const;
+export const SLOT_STATE = { unused: 0, live: 1, removed: 2, damaged: 3 } as const;
 const CRC_OFFSET = 28;
 const ROOT_OFFSET = 16;
 const NAME_OFFSET = 128;
@@ -59,7 +65,6 @@ export interface Slot {
 /** Encodes a slot stored at pool byte offset `position` (the root entry's check code depends on it). */
 export function encodeSlot(slot: Slot, position: number): Uint8Array {
   const bytes = new Uint8Array(SLOT_BYTES);
-  if (slot.state === SLOT_STATE.unused) return bytes;
   const view = dataView(bytes);
   const name = new TextEncoder().encode(slot.name);
   if (name.length > NAME_BYTES_MAX) throw new RangeError(`slot name of ${name.length} bytes exceeds ${NAME_BYTES_MAX}`);
@@ -94,11 +99,11 @@ function slotChecksum(bytes: Uint8Array): number {
 export type SlotResult = { ok: true; slot: Slot } | { ok: false; message: string };
 
 export function decodeSlot(bytes: Uint8Array, position: number): SlotResult {
-  if (isZero(bytes)) return { ok: true, slot: emptySlot() };
+  if (isZero(bytes)) return { ok: false, message: 'slot is all zero (a never-used slot carries a checksum)' };
   const view = dataView(bytes);
   if (view.getUint32(CRC_OFFSET, true) !== slotChecksum(bytes)) return { ok: false, message: 'slot checksum mismatch' };
   const state = view.getUint32(0, true);
-  if (state !== SLOT_STATE.live && state !== SLOT_STATE.removed) return { ok: false, message: `slot state ${state} unknown` };
+  if (!KNOWN_STATES.has(state)) return { ok: false, message: `slot state ${state} unknown` };
   const root = decodeEntry(view.getUint32(ROOT_OFFSET, true), view.getUint32(ROOT_OFFSET + 4, true), position + ROOT_OFFSET);
   if (root === ENTRY_CORRUPT) return { ok: false, message: 'slot root entry check code mismatch' };
   const nameLength = bytes[25] ?? 0;
@@ -118,8 +123,43 @@ export function decodeSlot(bytes: Uint8Array, position: number): SlotResult {
     journalSequence: readSequence(view),
   };
   if (slot.sizeBytes < 0 || slot.epoch < 0 || slot.modifiedAt < 0 || slot.createdAt < 0) return { ok: false, message: 'slot field out of range' };
-  if (state === SLOT_STATE.live && (nameLength === 0 || slot.sizeBytes === 0)) return { ok: false, message: 'live slot without name or size' };
+  if (state === SLOT_STATE.unused) {
+    const blank = encodeSlot(emptySlot(), position);
+    return blank.every((b, i) => b === bytes[i]) ? { ok: true, slot } : { ok: false, message: 'never-used slot holds data' };
+  }
+  const named = state === SLOT_STATE.live || state === SLOT_STATE.damaged;
+  if (named && (nameLength === 0 || slot.sizeBytes === 0)) return { ok: false, message: 'slot without name or size' };
   return { ok: true, slot };
+}
+
+/**
+ * A slot as format version 1 stored it, in version 2 form: all zero was a never-used slot, and
+ * a zero root word a hole (the checksum is verified over the bytes as stored).
+ */
+export function decodeVersion1Slot(bytes: Uint8Array, position: number): SlotResult {
+  if (isZero(bytes)) return { ok: true, slot: emptySlot() };
+  const view = dataView(bytes);
+  if (view.getUint32(ROOT_OFFSET, true) !== 0 || view.getUint32(ROOT_OFFSET + 4, true) !== 0) return decodeSlot(bytes, position);
+  if (view.getUint32(CRC_OFFSET, true) !== slotChecksum(bytes)) return { ok: false, message: 'slot checksum mismatch' };
+  const coded = bytes.slice();
+  const codedView = dataView(coded);
+  const [lo, hi] = encodeEntry(0, position + ROOT_OFFSET);
+  codedView.setUint32(ROOT_OFFSET, lo, true);
+  codedView.setUint32(ROOT_OFFSET + 4, hi, true);
+  codedView.setUint32(CRC_OFFSET, slotChecksum(coded), true);
+  return decodeSlot(coded, position);
+}
+
+const KNOWN_STATES = new Set<number>(Object.values(SLOT_STATE));
+
+/** A slot block of 8 never-used slots, as block `block` must hold it when it is created. */
+export function emptySlotBlock(block: number): Uint8Array {
+  const bytes = new Uint8Array(BLOCK_BYTES);
+  for (let s = 0; s < SLOTS_PER_BLOCK; s++) {
+    const position = block * BLOCK_BYTES + s * SLOT_BYTES;
+    bytes.set(encodeSlot(emptySlot(), position), s * SLOT_BYTES);
+  }
+  return bytes;
 }
 
 export function emptySlot(): Slot {

@@ -4,7 +4,7 @@
 //
 //   offset size field
 //   0      8    magic "REGIONS\0"
-//   8      4    format version (1)
+//   8      4    format version (2; 1 is upgraded at mount, kernel/upgrade.ts)
 //   12     4    block size in bytes (4096)
 //   16     8    sequence: raised by every superblock update
 //   24     8    pool size in blocks
@@ -21,7 +21,7 @@
 //   124    4    CRC32C of bytes 0..123 (the access fields included)
 //   128..4095   zero (not read)
 
-import { BLOCK_BYTES, FORMAT_VERSION } from '../constants.js';
+import { BLOCK_BYTES, FORMAT_VERSION, FORMAT_VERSION_ZERO_HOLES } from '../constants.js';
 import { RegionError } from '../errors.js';
 import { crc32c } from './crc32c.js';
 import { dataView, readU64, writeU64 } from './le.js';
@@ -95,8 +95,8 @@ export function decodeSuperblock(bytes: Uint8Array): SuperblockResult {
   if (!MAGIC.every((b, i) => bytes[i] === b)) return { ok: false, reason: 'foreign', message: 'no region-pool magic' };
   if (view.getUint32(CRC_OFFSET, true) !== crc32c(bytes.subarray(0, CRC_OFFSET))) return { ok: false, reason: 'checksum', message: 'checksum mismatch' };
   const version = view.getUint32(8, true);
-  if (version !== FORMAT_VERSION) {
-    return { ok: false, reason: 'version', message: `format version ${version}; this build reads version ${FORMAT_VERSION}` };
+  if (version !== FORMAT_VERSION && version !== FORMAT_VERSION_ZERO_HOLES) {
+    return { ok: false, reason: 'version', message: `format version ${version}; this build reads versions ${FORMAT_VERSION_ZERO_HOLES} and ${FORMAT_VERSION}` };
   }
   const sb: Superblock = {
     version,

@@ -6,7 +6,7 @@
 // (lowered, keeping every page). Everything else is reported and refused.
 
 import type { CheckProblem, CheckReport } from './types.js';
-import { BLOCK_BYTES } from '../constants.js';
+import { BLOCK_BYTES, FORMAT_VERSION, FORMAT_VERSION_ZERO_HOLES } from '../constants.js';
 import { RegionError } from '../errors.js';
 import { type JournalRecord, RECORD_KIND } from '../format/journal_record.js';
 import type { Superblock } from '../format/superblock.js';
@@ -17,10 +17,11 @@ import { fixAdvice, type JournalFix, planRecovery } from './recovery.js';
 import { pagesFor, type ScanResult, scanPool } from './scan.js';
 import { checkReplayTarget, readSuperblocks, writeSuperblockCopy } from './superblock_store.js';
 import { Transaction } from './transaction.js';
+import { upgradeVersion1 } from './upgrade.js';
 
 export function inspectPool(device: PmDevice, label: string, repair: boolean): CheckReport {
   const copies = readSuperblocks(device, label); // no valid copy at all: nothing to check against
-  const sb = copies.chosen;
+  let sb = copies.chosen;
   const problems: CheckProblem[] = [];
   if (sb.poolBlocks * BLOCK_BYTES > device.sizeBytes) {
     throw new RegionError('CORRUPT', `${label}: pool is truncated: ${device.sizeBytes} bytes, superblock says ${sb.poolBlocks * BLOCK_BYTES}`);
@@ -33,6 +34,11 @@ export function inspectPool(device: PmDevice, label: string, repair: boolean): C
   }
   const journal = new Journal(device, sb.journalStart, sb.journalBlocks, 0);
   const sound = checkJournal(device, sb, label, journal, repair, problems);
+  if (sb.version === FORMAT_VERSION_ZERO_HOLES) {
+    const upgraded = upgrade(device, sb, label, journal, repair && sound, problems);
+    if (!upgraded) return { ok: false, problems, regionsChecked: 0, blocksReferenced: 0, blocksFree: 0 };
+    sb = upgraded;
+  }
   let scan = scanPool(device, sb);
   journal.noteApplied(scan.newestSlotSequence); // a repair's records must outnumber every slot's stamp
   if (repair && sound && scan.deep.length > 0) {
@@ -92,6 +98,29 @@ function checkJournal(
     if (repair) journal.replay(newest, (offset, length) => checkReplayTarget(sb, label, offset, length));
   }
   return true;
+}
+
+/**
+ * A version 1 pool reads zero as a hole, so its walk cannot tell damage from emptiness: it is
+ * upgraded first (with repair, as mount does), or reported as needing it.
+ */
+function upgrade(device: PmDevice, sb: Superblock, label: string, journal: Journal, repair: boolean, problems: CheckProblem[]): Superblock | null {
+  const structure = 'superblock';
+  const message = `format version ${sb.version} stores holes as zeros, which cannot be told from a zeroed block; `
+    + `mount or \`regions fsck --repair\` upgrades it to version ${FORMAT_VERSION} (then fsck checks it)`;
+  if (!repair) {
+    problems.push({ structure, offset: 0, message, repairable: true });
+    return null;
+  }
+  try {
+    const upgraded = upgradeVersion1(device, sb, journal, label);
+    problems.push({ structure, offset: 0, message, repairable: true, repaired: true });
+    return upgraded;
+  } catch (error) {
+    if (!(error instanceof RegionError) || error.code !== 'CORRUPT') throw error;
+    problems.push({ structure, offset: 0, message: error.message, repairable: false });
+    return null;
+  }
 }
 
 /** Undoes one flipped bit: one aligned 8-byte unit, so a crash leaves it either damaged or restored. */

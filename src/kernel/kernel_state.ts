@@ -22,6 +22,8 @@ import { Transaction } from './transaction.js';
 export interface MountReport {
   replayedSequence: number | null;
   superblockCopiesRewritten: number[];
+  /** The format version the pool had if mount upgraded it (upgrade.ts), else null. */
+  upgradedFrom: number | null;
 }
 
 /** Identifies one incarnation of a region: a slot reused after remove gets a new generation. */

@@ -1,9 +1,9 @@
 // A region's page table: a radix tree of 4 KiB blocks of 512 entries, like x86-64's.
-// `levels` levels map 512^levels pages; a hole (entry 0) at any level reads as zeros and owns
+// `levels` levels map 512^levels pages; a hole (block 0, check-coded) at any level reads as zeros and owns
 // no block, so regions are sparse. The root lives in the region's slot.
 
 import { BLOCK_BYTES, ENTRIES_PER_BLOCK, PAGE_BYTES, REGION_LEVELS_MAX } from '../constants.js';
-import { decodeEntry, encodeEntry, ENTRY_CORRUPT } from '../format/entry.js';
+import { decodeEntry, encodeEntry, ENTRY_CORRUPT, isZeroWord } from '../format/entry.js';
 import { RegionError } from '../errors.js';
 import type { PmDevice } from '../pm/device.js';
 import { assert } from '../util/assert.js';
@@ -35,7 +35,7 @@ function corrupt(what: string, offset: number, detail: string): RegionError {
 export function readEntryAt(device: PmDevice, position: number, poolBlocks: number, tx?: Transaction): number {
   const [lo, hi] = tx ? tx.readWord(position) : wordAt(device, position);
   const block = decodeEntry(lo, hi, position);
-  if (block === ENTRY_CORRUPT) throw corrupt('page-table entry', position, 'check code mismatch');
+  if (block === ENTRY_CORRUPT) throw corrupt('page-table entry', position, isZeroWord(lo, hi) ? 'all zero (a hole carries a check code too)' : 'check code mismatch');
   if (block !== 0 && block >= poolBlocks) throw corrupt('page-table entry', position, `block ${block} beyond the pool (${poolBlocks} blocks)`);
   return block;
 }
@@ -63,7 +63,7 @@ export function setPage(tx: Transaction, tree: TreeRoot, page: number, block: nu
   assert(page < ENTRIES_PER_BLOCK ** tree.levels, `page table: page ${page} within ${tree.levels} levels`);
   if (tree.root === 0) {
     if (block === 0) return 0;
-    tree.root = tx.allocateBlock();
+    tree.root = tx.allocateBlock('table');
   }
   let table = tree.root;
   for (let level = tree.levels; level > 1; level--) {
@@ -71,7 +71,7 @@ export function setPage(tx: Transaction, tree: TreeRoot, page: number, block: nu
     let next = readEntryAt(tx.device, position, poolBlocks, tx);
     if (next === 0) {
       if (block === 0) return 0;
-      next = tx.allocateBlock();
+      next = tx.allocateBlock('table');
       tx.setWord(position, ...encodeEntry(next, position));
     }
     table = next;
@@ -127,7 +127,7 @@ export function deepen(tx: Transaction, tree: TreeRoot, levels: number): void {
     return;
   }
   while (tree.levels < levels) {
-    const root = tx.allocateBlock();
+    const root = tx.allocateBlock('table');
     tx.setWord(root * BLOCK_BYTES, ...encodeEntry(tree.root, root * BLOCK_BYTES));
     tree.root = root;
     tree.levels++;
@@ -205,7 +205,7 @@ function truncateBlock(tx: Transaction, table: number, level: number, firstPage:
       continue;
     }
     releaseSubtree(tx, child, level - 1, poolBlocks);
-    tx.setWord(position, 0, 0);
+    tx.setWord(position, ...encodeEntry(0, position));
   }
 }
 

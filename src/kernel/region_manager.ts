@@ -7,8 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import type { CheckReport, RegionInfo } from './types.js';
 import type { PoolAccess } from '../format/superblock.js';
-import { SOCKET_MODE_DEFAULT, BLOCK_BYTES, FORMAT_VERSION, journalBlocksFor, JOURNAL_START_BLOCK_INITIAL, MAX_POOL_BLOCKS, MAX_SLOTS, PAGE_BYTES, POOL_BLOCKS_MIN, TABLE_ROOT_BLOCK } from '../constants.js';
+import { SOCKET_MODE_DEFAULT, BLOCK_BYTES, FORMAT_VERSION, FORMAT_VERSION_ZERO_HOLES, journalBlocksFor, JOURNAL_START_BLOCK_INITIAL, MAX_POOL_BLOCKS, MAX_SLOTS, PAGE_BYTES, POOL_BLOCKS_MIN, TABLE_ROOT_BLOCK } from '../constants.js';
 import { RegionError } from '../errors.js';
+import { holeBlock } from '../format/entry.js';
 import { RECORD_KIND } from '../format/journal_record.js';
 import { emptySlot, type Slot, SLOT_STATE } from '../format/slot.js';
 import type { Superblock } from '../format/superblock.js';
@@ -19,6 +20,7 @@ import { countPages, deepen, levelsFor, lookupPage, releaseTree, setPage, shrink
 import { recoverJournal } from './recovery.js';
 import { pagesFor, scanPool } from './scan.js';
 import { readSuperblocks, writeSuperblockCopy, writeSuperblocks } from './superblock_store.js';
+import { upgradeVersion1 } from './upgrade.js';
 
 export type { MountReport, RegionRef } from './kernel_state.js';
 
@@ -43,7 +45,7 @@ export class RegionManager extends KernelState {
     if (JOURNAL_START_BLOCK_INITIAL + journalBlocks + 4 > poolBlocks) {
       throw new RegionError('INVALID', `a pool of ${device.sizeBytes} bytes is too small for its journal of ${journalBlocks} blocks`);
     }
-    device.fill(TABLE_ROOT_BLOCK * BLOCK_BYTES, BLOCK_BYTES, 0);
+    device.write(TABLE_ROOT_BLOCK * BLOCK_BYTES, holeBlock(TABLE_ROOT_BLOCK)); // holes carry check codes too
     device.fill(JOURNAL_START_BLOCK_INITIAL * BLOCK_BYTES, journalBlocks * BLOCK_BYTES, 0);
     device.flush(TABLE_ROOT_BLOCK * BLOCK_BYTES, (1 + journalBlocks) * BLOCK_BYTES);
     device.fence();
@@ -64,12 +66,14 @@ export class RegionManager extends KernelState {
   /** Validates the pool, replays the journal and rebuilds the free map. */
   static mount(device: PmDevice, label: string): RegionManager {
     const copies = readSuperblocks(device, label);
-    const sb = copies.chosen;
+    let sb = copies.chosen;
     if (sb.poolBlocks * BLOCK_BYTES > device.sizeBytes) {
       throw new RegionError('CORRUPT', `${label}: pool is truncated: ${device.sizeBytes} bytes, superblock says ${sb.poolBlocks * BLOCK_BYTES}`);
     }
     for (const copy of copies.stale) writeSuperblockCopy(device, copy, sb); // finish an interrupted update
     const { journal, replayed } = recoverJournal(device, sb, label); // CORRUPT rather than go back
+    const version = sb.version;
+    if (version === FORMAT_VERSION_ZERO_HOLES) sb = upgradeVersion1(device, sb, journal, label);
     const scan = scanPool(device, sb);
     const first = scan.problems[0];
     if (first) {
@@ -78,7 +82,8 @@ export class RegionManager extends KernelState {
       throw new RegionError('CORRUPT', `${label}: ${first.structure} at offset ${first.offset}: ${first.message}${more}; ${fsck}`);
     }
     journal.noteApplied(scan.newestSlotSequence); // new records must outnumber every stamp in a slot
-    const report = { replayedSequence: replayed, superblockCopiesRewritten: copies.stale };
+    const upgradedFrom = version === sb.version ? null : version;
+    const report = { replayedSequence: replayed, superblockCopiesRewritten: copies.stale, upgradedFrom };
     return new RegionManager(device, sb, scan.allocator, journal, scan.table, scan.pages, label, report);
   }
 

@@ -141,7 +141,7 @@ export class RegionTable {
       const position = table * BLOCK_BYTES + index * 8;
       let child = readEntryAt(this.device, position, this.poolBlocks, tx);
       if (child === 0) {
-        child = tx.allocateBlock();
+        child = tx.allocateBlock(level > 2 ? 'table' : 'slots');
         tx.setWord(position, ...encodeEntry(child, position));
       }
       table = child;

@@ -7,6 +7,8 @@
 // update finds the entries it has just set.
 
 import { BLOCK_BYTES } from '../constants.js';
+import { holeBlock } from '../format/entry.js';
+import { emptySlotBlock } from '../format/slot.js';
 import type { PmDevice } from '../pm/device.js';
 import type { RangeEntry, RecordKind, WordEntry } from '../format/journal_record.js';
 import { assert } from '../util/assert.js';
@@ -30,12 +32,17 @@ export class Transaction {
     readonly sequence: number,
   ) {}
 
-  /** A zeroed block, written and flushed now; it is reachable only once the commit lands. */
-  allocateBlock(): number {
+  /**
+   * A new metadata block, written now (flushed before the commit) with its empty form: 512
+   * check-coded holes for a table block, 8 never-used slots for a slot block. Never zeros:
+   * a zeroed metadata block is damage (format version 2). It is reachable only once the
+   * commit lands.
+   */
+  allocateBlock(layout: 'table' | 'slots'): number {
     assert(this.open, 'transaction: open');
     const block = this.allocator.allocate();
     this.fresh.add(block);
-    this.device.fill(block * BLOCK_BYTES, BLOCK_BYTES, 0);
+    this.device.write(block * BLOCK_BYTES, layout === 'table' ? holeBlock(block) : emptySlotBlock(block));
     return block;
   }
 
