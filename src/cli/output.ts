@@ -31,8 +31,8 @@ export function octal(mode: number): string {
 }
 
 export function regionTable(regions: RegionInfo[]): string[] {
-  const header = ['NAME', 'SIZE', 'ALLOCATED', 'MODE', 'UID', 'GID', 'MODIFIED', 'EPOCH'];
-  const rows = regions.map((r) => [r.name, formatSize(r.sizeBytes), formatSize(r.allocatedBytes), octal(r.mode), String(r.uid), String(r.gid), isoTime(r.modifiedAt), String(r.epoch)]);
+  const header = ['NAME', 'SIZE', 'ALLOCATED', 'MODE', 'UID', 'GID', 'MODIFIED', 'EPOCH', 'STATE'];
+  const rows = regions.map((r) => [r.name, formatSize(r.sizeBytes), formatSize(r.allocatedBytes), octal(r.mode), String(r.uid), String(r.gid), isoTime(r.modifiedAt), String(r.epoch), regionState(r)]);
   return table([header, ...rows]);
 }
 
@@ -47,7 +47,13 @@ export function regionLines(r: RegionInfo): string[] {
     ['created', isoTime(r.createdAt)],
     ['modified', isoTime(r.modifiedAt)],
     ['epoch', String(r.epoch)],
+    ['state', regionState(r)],
   ]);
+}
+
+/** "damaged" for a region fsck --repair quarantined (readable pages only: `regions read`). */
+function regionState(r: RegionInfo): string {
+  return r.damaged ? 'damaged (read only what remains; then rm)' : 'ok';
 }
 
 export function poolLines(p: PoolInfo): string[] {

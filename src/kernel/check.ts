@@ -2,13 +2,16 @@
 // each problem with its structure and offset, and with repair fixes only what needs no
 // guessing: a stale or torn superblock copy (rewritten from the valid one), a journal record
 // or commit word damaged by one flipped bit (restored, see recovery.ts), a committed journal
-// record not yet applied (replayed), and a page table deeper than its region's size needs
-// (lowered, keeping every page). Everything else is reported and refused.
+// record not yet applied (replayed), a page table deeper than its region's size needs
+// (lowered, keeping every page), a version 1 pool (upgraded), and a region whose page table
+// is damaged (quarantined, quarantine.ts, so that every other region mounts). Everything else
+// is reported and refused.
 
 import type { CheckProblem, CheckReport } from './types.js';
 import { BLOCK_BYTES, FORMAT_VERSION, FORMAT_VERSION_ZERO_HOLES } from '../constants.js';
 import { RegionError } from '../errors.js';
 import { type JournalRecord, RECORD_KIND } from '../format/journal_record.js';
+import { SLOT_STATE } from '../format/slot.js';
 import type { Superblock } from '../format/superblock.js';
 import type { PmDevice } from '../pm/device.js';
 import { Journal } from './journal.js';
@@ -41,8 +44,9 @@ export function inspectPool(device: PmDevice, label: string, repair: boolean): C
   }
   let scan = scanPool(device, sb);
   journal.noteApplied(scan.newestSlotSequence); // a repair's records must outnumber every slot's stamp
-  if (repair && sound && scan.deep.length > 0) {
+  if (repair && sound && (scan.deep.length > 0 || scan.quarantine.length > 0)) {
     lowerTrees(device, sb, scan, journal);
+    quarantineRegions(device, scan, journal);
     problems.push(...scan.problems.filter((p) => p.repairable).map((p) => ({ ...p, repaired: true })));
     scan = scanPool(device, sb);
   }
@@ -148,6 +152,17 @@ function lowerTrees(device: PmDevice, sb: Superblock, scan: ScanResult, journal:
     journal.commit(tx);
   }
   device.fence(); // the last record's in-place applies are flushed; make them durable before reporting
+}
+
+/** Marks each region with a damaged page table damaged: one record per region, its slot only. */
+function quarantineRegions(device: PmDevice, scan: ScanResult, journal: Journal): void {
+  for (const { index, slot } of scan.quarantine) {
+    const sequence = journal.newestSequence + 1;
+    const tx = new Transaction(RECORD_KIND.attributes, device, scan.allocator, index, slot.generation, slot.epoch, sequence);
+    scan.table.stageSlot(tx, index, { ...slot, state: SLOT_STATE.damaged });
+    journal.commit(tx);
+  }
+  device.fence(); // the last record's in-place stores are durable before fsck reports
 }
 
 function isApplied(device: PmDevice, record: JournalRecord): boolean {

@@ -16,6 +16,7 @@ import { RegionError } from '../errors.js';
 import type { PmDevice } from '../pm/device.js';
 import type { Allocator } from './allocator.js';
 import type { Journal } from './journal.js';
+import type { DamagedTree } from './quarantine.js';
 import type { RegionTable } from './region_table.js';
 import { Transaction } from './transaction.js';
 
@@ -45,6 +46,8 @@ export abstract class KernelState {
     protected readonly journal: Journal,
     protected readonly table: RegionTable,
     protected readonly pageCounts: Map<number, number>,
+    /** Quarantined regions and the blocks each owns (quarantine.ts). */
+    protected readonly damaged: Map<number, DamagedTree>,
     readonly label: string,
     readonly mountReport: MountReport,
   ) {}

@@ -17,6 +17,7 @@ import type { PmDevice } from '../pm/device.js';
 import { assert } from '../util/assert.js';
 import { KernelState, type RegionRef } from './kernel_state.js';
 import { countPages, deepen, levelsFor, lookupPage, releaseTree, setPage, shrink, walkPages, walkTree, zeroTail } from './page_table.js';
+import { damagedRegion, forEachSalvagedPage, salvagePage } from './quarantine.js';
 import { recoverJournal } from './recovery.js';
 import { pagesFor, scanPool } from './scan.js';
 import { readSuperblocks, writeSuperblockCopy, writeSuperblocks } from './superblock_store.js';
@@ -84,7 +85,7 @@ export class RegionManager extends KernelState {
     journal.noteApplied(scan.newestSlotSequence); // new records must outnumber every stamp in a slot
     const upgradedFrom = version === sb.version ? null : version;
     const report = { replayedSequence: replayed, superblockCopiesRewritten: copies.stale, upgradedFrom };
-    return new RegionManager(device, sb, scan.allocator, journal, scan.table, scan.pages, label, report);
+    return new RegionManager(device, sb, scan.allocator, journal, scan.table, scan.pages, scan.damaged, label, report);
   }
 
   // ---- namespace -------------------------------------------------------------------------
@@ -101,23 +102,31 @@ export class RegionManager extends KernelState {
     return { index, generation: this.table.get(index).generation };
   }
 
-  /** The live slot behind ref; NOT_FOUND if the region was removed since. */
+  /** The live slot behind ref, to write; NOT_FOUND if the region was removed since, CORRUPT if it is damaged. */
   slot(ref: RegionRef): Slot {
+    const slot = this.visible(ref);
+    if (slot.state === SLOT_STATE.damaged) throw damagedRegion(slot.name);
+    return slot;
+  }
+
+  /** The slot behind ref, live or damaged (quarantined: readable and removable only). */
+  private visible(ref: RegionRef): Slot {
     this.usable();
     const slot = this.table.slots.get(ref.index);
-    if (!slot || slot.state !== SLOT_STATE.live || slot.generation !== ref.generation) {
+    if (!slot || (slot.state !== SLOT_STATE.live && slot.state !== SLOT_STATE.damaged) || slot.generation !== ref.generation) {
       throw new RegionError('NOT_FOUND', `the region (slot ${ref.index}) was removed`);
     }
     return slot;
   }
 
   info(ref: RegionRef): RegionInfo {
-    const slot = this.slot(ref);
+    const slot = this.visible(ref);
     return {
       name: slot.name,
       id: ref.index,
       generation: slot.generation,
       sizeBytes: slot.sizeBytes,
+      damaged: slot.state === SLOT_STATE.damaged,
       allocatedBytes: (this.pageCounts.get(ref.index) ?? 0) * PAGE_BYTES,
       mode: slot.mode,
       uid: slot.uid,
@@ -164,16 +173,19 @@ export class RegionManager extends KernelState {
   }
 
   remove(ref: RegionRef): void {
-    this.usable();
-    const slot = this.slot(ref);
-    const removed: Slot = { ...emptyRemoved(), generation: slot.generation };
+    const slot = this.visible(ref);
+    const removed: Slot = { ...emptySlot(), state: SLOT_STATE.removed, generation: slot.generation };
     const tx = this.begin(RECORD_KIND.remove, ref.index, slot.generation, slot.epoch);
+    const damaged = this.damaged.get(ref.index);
     this.transact(tx, () => {
-      releaseTree(tx, { root: slot.root, levels: slot.levels }, this.sb.poolBlocks);
+      // A damaged tree cannot be walked: it frees exactly what the mount's lenient walk gave it.
+      if (damaged) for (const block of damaged.blocks) tx.release(block);
+      else releaseTree(tx, { root: slot.root, levels: slot.levels }, this.sb.poolBlocks);
       this.table.stageSlot(tx, ref.index, removed);
     });
     this.table.remember(ref.index, removed);
     this.pageCounts.delete(ref.index);
+    this.damaged.delete(ref.index);
   }
 
   rename(ref: RegionRef, name: string, now = Date.now()): void {
@@ -214,8 +226,7 @@ export class RegionManager extends KernelState {
 
   /** Pool byte offset of the region's slot (fsck and tests). */
   slotPosition(ref: RegionRef): number {
-    this.usable();
-    this.slot(ref);
+    this.visible(ref);
     return this.table.position(ref.index);
   }
 
@@ -231,26 +242,31 @@ export class RegionManager extends KernelState {
 
   /** Copies page `page` of the region into target (zeros for a hole). */
   readPage(ref: RegionRef, page: number, target: Uint8Array): void {
-    this.usable();
-    const slot = this.slot(ref);
-    const block = lookupPage(this.device, slot, page, this.sb.poolBlocks);
+    const block = this.pageBlock(ref, page);
     if (block === 0) target.fill(0, 0, PAGE_BYTES);
     else target.set(this.device.view(block * BLOCK_BYTES, PAGE_BYTES));
   }
 
   /** Calls visit(page, view) for every committed (non-hole) page; views are valid during the call. */
   forEachCommittedPage(ref: RegionRef, visit: (page: number, view: Uint8Array) => void): void {
-    this.usable();
-    const slot = this.slot(ref);
+    const slot = this.visible(ref);
+    const damaged = this.damaged.get(ref.index);
+    if (damaged) return forEachSalvagedPage(this.device, slot, damaged, this.sb.poolBlocks, visit);
     walkPages(this.device, slot, this.sb.poolBlocks, (page, block) => visit(page, this.device.view(block * BLOCK_BYTES, PAGE_BYTES)));
   }
 
   /** A zero-copy view of the committed page (valid until the next commit), or null for a hole. */
   committedPage(ref: RegionRef, page: number): Uint8Array | null {
-    this.usable();
-    const slot = this.slot(ref);
-    const block = lookupPage(this.device, slot, page, this.sb.poolBlocks);
+    const block = this.pageBlock(ref, page);
     return block === 0 ? null : this.device.view(block * BLOCK_BYTES, PAGE_BYTES);
+  }
+
+  /** The block of a committed page, 0 for a hole; of a damaged region, CORRUPT if unreadable. */
+  private pageBlock(ref: RegionRef, page: number): number {
+    const slot = this.visible(ref);
+    const damaged = this.damaged.get(ref.index);
+    if (damaged) return salvagePage(this.device, slot, damaged, page, this.sb.poolBlocks, slot.name);
+    return lookupPage(this.device, slot, page, this.sb.poolBlocks);
   }
 
   /**
@@ -380,8 +396,4 @@ export class RegionManager extends KernelState {
     }
     return { ok: problems.length === 0, problems, regionsChecked: scan.pages.size, blocksReferenced: scan.allocator.usedBlocks, blocksFree: scan.allocator.freeBlocks };
   }
-}
-
-function emptyRemoved(): Slot {
-  return { ...emptySlot(), state: SLOT_STATE.removed };
 }

@@ -82,10 +82,10 @@ export class RegionTable {
   /** Updates the DRAM side after a durable update of slot `index`. */
   remember(index: number, slot: Slot): void {
     const previous = this.slots.get(index);
-    if (previous && previous.state === SLOT_STATE.live) this.names.delete(previous.name);
+    if (previous && named(previous)) this.names.delete(previous.name);
     this.slots.set(index, slot);
     this.nextUnused = Math.max(this.nextUnused, index + 1);
-    if (slot.state === SLOT_STATE.live) {
+    if (named(slot)) {
       assert(!this.names.has(slot.name) || this.names.get(slot.name) === index, `region table: name "${slot.name}" unique`);
       this.names.set(slot.name, index);
       this.reusable.delete(index);
@@ -176,6 +176,11 @@ export class RegionTable {
     slot.journalSequence = tx.sequence;
     tx.setRange(position, encodeSlot(slot, position).subarray(0, 64));
   }
+}
+
+/** Live and damaged regions keep their names; a removed slot is free for reuse. */
+function named(slot: Slot): boolean {
+  return slot.state === SLOT_STATE.live || slot.state === SLOT_STATE.damaged;
 }
 
 /**

@@ -10,6 +10,7 @@ import type { CheckProblem } from './types.js';
 import type { PmDevice } from '../pm/device.js';
 import { Allocator } from './allocator.js';
 import { levelsFor, walkTree } from './page_table.js';
+import { type DamagedTree, salvageTree } from './quarantine.js';
 import { RegionTable } from './region_table.js';
 
 export interface ScanResult {
@@ -25,6 +26,20 @@ export interface ScanResult {
    * it), walked and claimed at their depth, otherwise sound: fsck --repair lowers them.
    */
   deep: { index: number; slot: Slot }[];
+  /** Live slots whose page table is damaged otherwise: fsck --repair quarantines them (quarantine.ts). */
+  quarantine: { index: number; slot: Slot }[];
+  /** Damaged (quarantined) slots and what each owns, walked leniently after every live slot. */
+  damaged: Map<number, DamagedTree>;
+}
+
+const QUARANTINE = '; repair quarantines the region (kept, listed as damaged, its readable pages readable)';
+
+/** Marks the problems from `first` on as repairable by quarantine. */
+function quarantinable(problems: CheckProblem[], first: number): void {
+  for (let i = first; i < problems.length; i++) {
+    const p = problems[i] as CheckProblem;
+    problems[i] = { ...p, message: p.message + QUARANTINE, repairable: true };
+  }
 }
 
 export function pagesFor(sizeBytes: number): number {
@@ -58,35 +73,56 @@ export function scanPool(device: PmDevice, sb: Superblock): ScanResult {
   );
   const seen = new Map<string, number>();
   const deep: ScanResult['deep'] = [];
+  const quarantine: ScanResult['quarantine'] = [];
+  const damagedSlots: { index: number; slot: Slot }[] = [];
   let newestSlotSequence = 0;
   for (const { index, slot, position } of live) {
     newestSlotSequence = Math.max(newestSlotSequence, slot.journalSequence);
-    if (slot.state !== SLOT_STATE.live) {
+    if (slot.state === SLOT_STATE.removed) {
       if (slot.root !== 0) problems.push({ structure: `region table slot ${index}`, offset: position, message: 'removed slot still has a page table', repairable: false });
       continue;
     }
     const label = `region "${slot.name}" (slot ${index})`;
     if (seen.has(slot.name)) problems.push({ structure: label, offset: position, message: `name also used by slot ${seen.get(slot.name)}`, repairable: false });
     seen.set(slot.name, index);
+    if (slot.state === SLOT_STATE.damaged) {
+      damagedSlots.push({ index, slot });
+      continue;
+    }
     const oversize = slot.sizeBytes > sb.poolBlocks * BLOCK_BYTES;
     const needed = oversize ? 0 : levelsFor(pagesFor(slot.sizeBytes));
     const tooDeep = !oversize && slot.levels > needed && slot.levels <= REGION_LEVELS_MAX;
+    const before = problems.length;
     if (oversize || (slot.levels !== needed && !tooDeep)) {
       problems.push({ structure: label, offset: position, message: `size ${slot.sizeBytes} and ${slot.levels} page-table levels disagree`, repairable: false });
+      quarantinable(problems, before);
+      quarantine.push({ index, slot });
       continue;
     }
-    const before = problems.length;
     pages.set(index, scanRegion(device, sb, slot, position, label, claim, problems));
-    if (!tooDeep) continue;
+    const sound = problems.length === before;
+    if (!tooDeep) {
+      if (!sound) quarantine.push({ index, slot });
+      quarantinable(problems, before);
+      continue;
+    }
     // The tree walked cleanly at its depth: lowering it (shrink, which also drops any page
     // past the size, unreadable anyway) keeps every page the region can read.
-    const sound = problems.length === before;
-    if (sound) deep.push({ index, slot });
     const message = `size ${slot.sizeBytes} needs ${needed} page-table levels, the slot says ${slot.levels} `
       + `(a shrink that did not lower the tree)${sound ? '; repair lowers the tree and keeps every page' : ''}`;
     problems.push({ structure: label, offset: position, message, repairable: sound });
+    if (sound) deep.push({ index, slot });
+    else quarantine.push({ index, slot });
+    if (!sound) quarantinable(problems, before);
   }
-  return { allocator, table, pages, problems, newestSlotSequence, deep };
+  // Damaged regions come last, so they take only blocks no live region holds.
+  const damaged = new Map<number, DamagedTree>();
+  for (const { index, slot } of damagedSlots) {
+    const tree = salvageTree(device, slot, sb.poolBlocks, (block) => allocator.claim(block));
+    damaged.set(index, tree);
+    pages.set(index, tree.pages);
+  }
+  return { allocator, table, pages, problems, newestSlotSequence, deep, quarantine, damaged };
 }
 
 function scanRegion(

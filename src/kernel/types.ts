@@ -15,6 +15,11 @@ export interface RegionInfo {
   generation: number;
   /** Size in bytes, as created or resized. */
   sizeBytes: number;
+  /**
+   * Quarantined by fsck --repair after its page table was found damaged: it can be read
+   * (the pages still reachable) and removed, never mapped or written.
+   */
+  damaged: boolean;
   /** Bytes of PM blocks holding data (holes use none). */
   allocatedBytes: number;
   /** Permission bits (e.g. 0o600) checked against uid and gid like a file. */

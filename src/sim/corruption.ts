@@ -3,7 +3,10 @@
 //   refused   mount throws RegionError CORRUPT naming the structure (and fsck --repair,
 //             if it lets the pool mount, gives back exactly the model);
 //   harmless  mount succeeds and every region equals the model;
-//   repaired  mount refuses, fsck --repair mends it, and the mount after equals the model.
+//   repaired  mount refuses, fsck --repair mends it, and the mount after equals the model;
+//   quarantined  as repaired, but fsck --repair marked a region with a damaged page table
+//             damaged: every other region equals the model, and every page of the damaged
+//             one either equals the model or says it cannot be read.
 // A mount that succeeds with anything else is a silent wrong result. Data pages carry no
 // checksum (docs/guarantees.md), so only metadata is damaged here.
 
@@ -20,7 +23,7 @@ import { findStructures, type Structure, type StructureKind } from './structures
 
 export type Damage = 'bit flip' | 'bit flips' | 'byte' | 'zero block';
 export const DAMAGES: readonly Damage[] = ['bit flip', 'bit flips', 'byte', 'zero block'];
-export type Ending = 'refused' | 'harmless' | 'repaired' | 'silent wrong result' | 'crash' | 'unnamed refusal';
+export type Ending = 'refused' | 'harmless' | 'repaired' | 'quarantined' | 'silent wrong result' | 'crash' | 'unnamed refusal';
 
 /** A committed pool to damage: its clean device and the model it must equal. */
 export interface CommittedPool {
@@ -93,12 +96,12 @@ function damage(pool: CommittedPool, prng: SimPrng): { device: SparseSimDevice; 
   return { device, damage: kind, target };
 }
 
-type MountOutcome = { ok: true; difference: string | null } | { ok: false; corrupt: boolean; message: string };
+type MountOutcome = { ok: true; difference: string | null; damaged: boolean } | { ok: false; corrupt: boolean; message: string };
 
 function mountAndCompare(device: SparseSimDevice, model: PoolModel): MountOutcome {
   try {
     const kernel = RegionManager.mount(device, 'pool');
-    return { ok: true, difference: compareWithModel(kernel, model) };
+    return { ok: true, difference: compareWithModel(kernel, model), damaged: kernel.list().some((r) => r.damaged) };
   } catch (error) {
     return { ok: false, corrupt: isRegionError(error, 'CORRUPT'), message: describeError(error) };
   }
@@ -130,7 +133,7 @@ export function runTrial(pools: CommittedPool[], seed: number, trial: number): T
     return second.corrupt ? result('refused', first.message) : result('crash', `mount after repair: ${second.message}`);
   }
   if (second.difference !== null) return result('silent wrong result', `after fsck --repair: ${second.difference}`);
-  return result('repaired', first.message);
+  return result(second.damaged ? 'quarantined' : 'repaired', first.message);
 }
 
 export interface CorruptionSummary {

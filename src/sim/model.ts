@@ -3,6 +3,7 @@
 // to the pages ever committed) so that it is obviously right and shares no code with the
 // kernel. compareWithModel reads a mounted kernel and names the first difference.
 
+import { isRegionError } from '../errors.js';
 import { PAGE_BYTES } from '../constants.js';
 import type { RegionManager } from '../kernel/region_manager.js';
 
@@ -109,10 +110,20 @@ export function compareWithModel(kernel: RegionManager, model: PoolModel): strin
     if (JSON.stringify(got) !== JSON.stringify(wanted)) {
       return `region ${shortName(info.name)}: ${JSON.stringify(got)} instead of ${JSON.stringify(wanted)}`;
     }
-    const problem = compareContents(kernel, info.name, want);
+    const problem = compareContents(kernel, info.name, want, info.damaged);
     if (problem) return `region ${shortName(info.name)}: ${problem}`;
   }
   return null;
+}
+
+/** A damaged (quarantined) region's page that says it cannot be read, rather than reading as zeros. */
+function unreadable(kernel: RegionManager, name: string, page: number): boolean {
+  try {
+    kernel.readPage(kernel.lookup(name), page, new Uint8Array(PAGE_BYTES));
+    return false;
+  } catch (error) {
+    return isRegionError(error, 'CORRUPT');
+  }
 }
 
 /**
@@ -120,7 +131,7 @@ export function compareWithModel(kernel: RegionManager, model: PoolModel): strin
  * kernel must equal the model's page, and every model page the kernel does not hold must be
  * all zeros (a hole reads as zeros).
  */
-function compareContents(kernel: RegionManager, name: string, want: ModelRegion): string | null {
+function compareContents(kernel: RegionManager, name: string, want: ModelRegion, damaged: boolean): string | null {
   const regionPages = Math.max(1, Math.ceil(want.sizeBytes / PAGE_BYTES));
   const seen = new Set<number>();
   let problem: string | null = null;
@@ -132,7 +143,9 @@ function compareContents(kernel: RegionManager, name: string, want: ModelRegion)
   });
   if (problem !== null) return problem;
   for (const [page, bytes] of want.pages) {
-    if (!seen.has(page) && page < regionPages && bytes.some((b) => b !== 0)) return `page ${page} reads as a hole`;
+    if (!seen.has(page) && page < regionPages && bytes.some((b) => b !== 0) && !(damaged && unreadable(kernel, name, page))) {
+      return `page ${page} reads as a hole`;
+    }
   }
   return null;
 }

@@ -17,6 +17,7 @@ import { LIST_PAGE_REGIONS, MAP_CHUNK_BYTES, MAPPINGS_PER_CLIENT_MAX, PAGE_BYTES
 import { RegionError } from '../errors.js';
 import { type AccessChange, changeAccess, requirePoolOwner } from '../kernel/access.js';
 import { checkAccess } from '../kernel/permission.js';
+import { damagedRegion } from '../kernel/quarantine.js';
 import { checkRegionSize } from '../kernel/names.js';
 import type { RegionManager, RegionRef } from '../kernel/region_manager.js';
 import { finishMeter, startMeter } from '../map/sync_stats.js';
@@ -296,6 +297,7 @@ export class Syscalls {
   private map(client: Client, ref: WireRef, access: Access, offset: number, length: number): Reply {
     const info = this.kernel.info(ref);
     checkAccess(info, client.credentials, access);
+    if (info.damaged) throw damagedRegion(info.name); // a working copy would show unreadable pages as zeros
     if (offset % PAGE_BYTES !== 0) throw new RegionError('INVALID', `map offset ${offset} must be a multiple of ${PAGE_BYTES}`);
     if (length === 0) throw new RegionError('INVALID', 'map length is 0');
     if (length > MAP_CHUNK_BYTES) throw new RegionError('INVALID', `map length ${length} exceeds ${MAP_CHUNK_BYTES} bytes (one ArrayBuffer); map windows with offset and length`);
