@@ -10,11 +10,12 @@ const OWNER = { mode: 0o600, uid: 1, gid: 1 };
 function fresh(bytes = 1024 * 1024): { device: SimDevice; kernel: RegionManager } {
   const device = new SimDevice({ sizeBytes: bytes });
   RegionManager.format(device);
-  return { device, kernel: RegionManager.mount(device, 'test pool') };
+  return { device, kernel: RegionManager.mount(device, 'test pool', { checkInvariants: true }) };
 }
 
 function remount(device: SimDevice): RegionManager {
-  return RegionManager.mount(SimDevice.fromImage(device.read(0, device.sizeBytes)), 'test pool');
+  const image = SimDevice.fromImage(device.read(0, device.sizeBytes));
+  return RegionManager.mount(image, 'test pool', { checkInvariants: true });
 }
 
 test('create, list, stat, rename, remove survive a remount', () => {
@@ -89,6 +90,7 @@ test('errors: duplicate names, unknown names, full pool', () => {
   assert.throws(() => kernel.create('x', 4096, OWNER), (e) => isRegionError(e, 'EXISTS'));
   assert.throws(() => kernel.lookup('nope'), (e) => isRegionError(e, 'NOT_FOUND'));
   const ref = kernel.lookup(kernel.create('fill', 128 * 1024, OWNER).name);
-  assert.throws(() => kernel.commitPages(ref, Array.from({ length: 32 }, (_, i) => ({ page: i, bytes: pattern(1, i) }))), (e) => isRegionError(e, 'NO_SPACE'));
+  const pages = Array.from({ length: 32 }, (_, i) => ({ page: i, bytes: pattern(1, i) }));
+  assert.throws(() => kernel.commitPages(ref, pages), (e) => isRegionError(e, 'NO_SPACE'));
   assert.ok(kernel.check().ok, 'a failed commit leaks nothing');
 });

@@ -28,11 +28,11 @@ const MiB = 1024 * 1024;
 function fresh(bytes = 8 * MiB): { device: SimDevice; kernel: RegionManager } {
   const device = new SimDevice({ sizeBytes: bytes });
   RegionManager.format(device, 1);
-  return { device, kernel: RegionManager.mount(device, 'pool') };
+  return { device, kernel: RegionManager.mount(device, 'pool', { checkInvariants: true }) };
 }
 
 function remount(device: SimDevice): RegionManager {
-  return RegionManager.mount(SimDevice.fromImage(device.read(0, device.sizeBytes)), 'pool');
+  return RegionManager.mount(SimDevice.fromImage(device.read(0, device.sizeBytes)), 'pool', { checkInvariants: true });
 }
 
 function write(kernel: RegionManager, ref: RegionRef, tag: number, pages: number[]): void {

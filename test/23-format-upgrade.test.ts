@@ -105,7 +105,11 @@ test('a zeroed table, slot or page-table block is damage, not emptiness (version
   for (const [what, block] of [['table root', 2], ['slot block', slotBlock], ['page-table block', leaf]] as const) {
     const damaged = SimDevice.fromImage(clean);
     damaged.fill(block * BLOCK_BYTES, BLOCK_BYTES, 0);
-    assert.throws(() => RegionManager.mount(damaged, 'pool'), (e) => isRegionError(e, 'CORRUPT') && /all zero/.test(e.message), what);
+    assert.throws(
+      () => RegionManager.mount(damaged, 'pool'),
+      (e) => isRegionError(e, 'CORRUPT') && /all zero/.test(e.message),
+      what,
+    );
   }
 });
 
@@ -116,6 +120,9 @@ test('a damaged version 1 pool is refused, not half upgraded', () => {
   const position = 2 * BLOCK_BYTES + used * 8;
   device.write(position, Uint8Array.of((IMAGE[position] as number) ^ 4));
   const before = device.read(0, device.sizeBytes);
-  assert.throws(() => RegionManager.mount(device, 'v1'), (e) => isRegionError(e, 'CORRUPT') && /cannot be upgraded/.test(e.message));
+  assert.throws(
+    () => RegionManager.mount(device, 'v1'),
+    (e) => isRegionError(e, 'CORRUPT') && /cannot be upgraded/.test(e.message),
+  );
   assert.ok(device.read(0, device.sizeBytes).every((b, i) => b === before[i]), 'nothing was rewritten');
 });

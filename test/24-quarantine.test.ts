@@ -17,6 +17,11 @@ import { SimDevice } from '../src/pm/sim_device.js';
 const NOW = 1_700_000_000_000;
 const OWNER = { mode: 0o600, uid: 0, gid: 0 };
 
+/** assert.throws' check: CORRUPT, with a message that matches. */
+function corrupt(message: RegExp): (error: unknown) => boolean {
+  return (e) => isRegionError(e, 'CORRUPT') && message.test(e.message);
+}
+
 function page(tag: number, p: number): Uint8Array {
   return new Uint8Array(BLOCK_BYTES).fill((tag * 16 + p) & 0xff);
 }
@@ -45,13 +50,14 @@ function leafEntry(kernel: RegionManager, name: string, p: number): number {
 }
 
 function same(kernel: RegionManager, name: string, tag: number, pages: number[]): void {
-  for (const p of pages) assert.deepEqual(kernel.committedPage(kernel.lookup(name), p), page(tag, p), `${name} page ${p}`);
+  const ref = kernel.lookup(name);
+  for (const p of pages) assert.deepEqual(kernel.committedPage(ref, p), page(tag, p), `${name} page ${p}`);
 }
 
 /** Mount refuses and names the quarantine; fsck --repair quarantines; the pool mounts. */
 function repairAndMount(device: SimDevice): RegionManager {
   assert.throws(() => RegionManager.mount(SimDevice.fromImage(device.read(0, device.sizeBytes)), 'pool'),
-    (e) => isRegionError(e, 'CORRUPT') && /repair quarantines the region/.test(e.message));
+    corrupt(/repair quarantines the region/));
   const check = inspectPool(device, 'pool', false);
   assert.ok(!check.ok && check.problems.every((p) => p.repairable), JSON.stringify(check.problems));
   const repaired = inspectPool(device, 'pool', true);
@@ -70,12 +76,13 @@ test('a bad check code in one page table: the region is quarantined and every ot
   same(kernel, 'c', 3, [0, 1, 2, 3]);
   same(kernel, 'a', 1, [0, 512]); // the readable pages of the damaged region
   assert.equal(kernel.committedPage(kernel.lookup('a'), 7), null, 'a hole of a damaged region is a hole');
-  assert.throws(() => kernel.committedPage(kernel.lookup('a'), 511), (e) => isRegionError(e, 'CORRUPT') && /page 511 cannot be read/.test(e.message));
+  assert.throws(() => kernel.committedPage(kernel.lookup('a'), 511), corrupt(/page 511 cannot be read/));
   const a = kernel.lookup('a');
-  assert.throws(() => kernel.commitPages(a, [{ page: 0, bytes: page(9, 0) }], NOW), (e) => isRegionError(e, 'CORRUPT') && /is damaged/.test(e.message));
+  assert.throws(() => kernel.commitPages(a, [{ page: 0, bytes: page(9, 0) }], NOW), corrupt(/is damaged/));
   assert.throws(() => kernel.resize(a, BLOCK_BYTES, NOW), /is damaged/);
   assert.throws(() => kernel.rename(a, 'z', NOW), /is damaged/);
-  assert.throws(() => kernel.create('a', BLOCK_BYTES, OWNER, NOW), (e) => isRegionError(e, 'EXISTS'), 'the damaged region keeps its name');
+  const exists = (e: unknown): boolean => isRegionError(e, 'EXISTS');
+  assert.throws(() => kernel.create('a', BLOCK_BYTES, OWNER, NOW), exists, 'the damaged region keeps its name');
   assert.ok(kernel.check().ok, 'the free map agrees with the lenient walk');
   kernel.commitPages(kernel.lookup('c'), [{ page: 1, bytes: page(4, 1) }], NOW); // the rest of the pool is writable
   const used = kernel.poolCounts().usedBytes;
@@ -146,15 +153,15 @@ test('through the API: a damaged region is listed, read page by page, never mapp
     fs.readSync(fd, byte, 0, 1, entry + 7);
     fs.writeSync(fd, Uint8Array.of((byte[0] as number) ^ 0x40), 0, 1, entry + 7);
     fs.closeSync(fd);
-    assert.throws(() => openPool(file, { mode: 'exclusive' }), (e) => isRegionError(e, 'CORRUPT') && /quarantines/.test(e.message));
+    assert.throws(() => openPool(file, { mode: 'exclusive' }), corrupt(/quarantines/));
     assert.ok(checkPool(file, { repair: true }).ok);
     const reopened = openPool(file, { mode: 'exclusive' });
     try {
       assert.deepEqual(reopened.list().map((r) => [r.name, r.damaged]), [['a', true], ['ok', false]]);
       const a = reopened.open('a', { access: 'ro' });
       assert.deepEqual(a.read(0, 3 * 4096), new Uint8Array(3 * 4096).fill(5));
-      assert.throws(() => a.read(3 * 4096, 4096), (e) => isRegionError(e, 'CORRUPT') && /page 3 cannot be read/.test(e.message));
-      assert.throws(() => a.map(), (e) => isRegionError(e, 'CORRUPT') && /is damaged/.test(e.message));
+      assert.throws(() => a.read(3 * 4096, 4096), corrupt(/page 3 cannot be read/));
+      assert.throws(() => a.map(), corrupt(/is damaged/));
       assert.deepEqual(reopened.open('ok').read(), new Uint8Array(4096).fill(6));
       reopened.remove('a');
       assert.deepEqual(reopened.list().map((r) => r.name), ['ok']);

@@ -32,7 +32,17 @@ export function octal(mode: number): string {
 
 export function regionTable(regions: RegionInfo[]): string[] {
   const header = ['NAME', 'SIZE', 'ALLOCATED', 'MODE', 'UID', 'GID', 'MODIFIED', 'EPOCH', 'STATE'];
-  const rows = regions.map((r) => [r.name, formatSize(r.sizeBytes), formatSize(r.allocatedBytes), octal(r.mode), String(r.uid), String(r.gid), isoTime(r.modifiedAt), String(r.epoch), regionState(r)]);
+  const rows = regions.map((r) => [
+    r.name,
+    formatSize(r.sizeBytes),
+    formatSize(r.allocatedBytes),
+    octal(r.mode),
+    String(r.uid),
+    String(r.gid),
+    isoTime(r.modifiedAt),
+    String(r.epoch),
+    regionState(r),
+  ]);
   return table([header, ...rows]);
 }
 

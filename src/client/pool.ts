@@ -11,6 +11,7 @@ import { changeAccess } from '../kernel/access.js';
 import { inspectPool } from '../kernel/check.js';
 import { currentCredentials } from '../kernel/permission.js';
 import { RegionManager } from '../kernel/region_manager.js';
+import { kernelOptionsFromEnvironment } from '../syscall/kernel_options.js';
 import { FileDevice } from '../pm/file_device.js';
 import { poolHolder, restrictPoolFile, tryLockPool, waitLockPool } from '../pm/pool_file.js';
 import { accessChangeOf } from './pool_access.js';
@@ -84,7 +85,7 @@ export function openPool(poolPath: string, options: OpenPoolOptions = {}): Pool 
  * caller), and this process is its only caller; the pool handle owns the device from here.
  */
 function kernelHere(poolPath: string, device: FileDevice): PoolHandle {
-  const kernel = RegionManager.mount(device, poolPath);
+  const kernel = RegionManager.mount(device, poolPath, kernelOptionsFromEnvironment());
   const who = currentCredentials();
   const syscalls = new Syscalls(kernel, {
     path: path.resolve(poolPath),

@@ -63,7 +63,7 @@ export function logicalState(kernel: RegionManager): string {
 
 export function runScenario(scenario: CrashScenario, options: CrashOptions): ScenarioResult {
   const start = prepare(scenario);
-  const learnKernel = RegionManager.mount(SimDevice.fromImage(start), scenario.name);
+  const learnKernel = RegionManager.mount(SimDevice.fromImage(start), scenario.name, { checkInvariants: true });
   const states = [logicalState(learnKernel)];
   for (const step of scenario.steps) {
     step(learnKernel);
@@ -72,7 +72,7 @@ export function runScenario(scenario: CrashScenario, options: CrashOptions): Sce
 
   const result: ScenarioResult = { scenario: scenario.name, points: 0, images: 0, failures: [] };
   const device = SimDevice.fromImage(start);
-  const kernel = RegionManager.mount(device, scenario.name);
+  const kernel = RegionManager.mount(device, scenario.name, { checkInvariants: true });
   let allowed: string[] = [];
   const verify = (dev: SimDevice): void => {
     const point = result.points++;

@@ -36,7 +36,15 @@ const CRC_OFFSET = 60;
 /** The region slot of a record that belongs to no region (an upgrade). */
 export const NO_SLOT = 0xffffffff;
 
-export const RECORD_KIND = { pmsync: 1, create: 2, remove: 3, rename: 4, resize: 5, attributes: 6, upgrade: 7 } as const;
+export const RECORD_KIND = {
+  pmsync: 1,
+  create: 2,
+  remove: 3,
+  rename: 4,
+  resize: 5,
+  attributes: 6,
+  upgrade: 7,
+} as const;
 export type RecordKind = (typeof RECORD_KIND)[keyof typeof RECORD_KIND];
 
 /** A word entry stores two u32 halves so values up to 2^64 survive without BigInt. */

@@ -14,12 +14,14 @@ import { type JournalRecord, RECORD_KIND } from '../format/journal_record.js';
 import { SLOT_STATE } from '../format/slot.js';
 import type { Superblock } from '../format/superblock.js';
 import type { PmDevice } from '../pm/device.js';
+import type { Allocator } from './allocator.js';
 import { Journal } from './journal.js';
 import { shrink } from './page_table.js';
 import { fixAdvice, type JournalFix, planRecovery } from './recovery.js';
 import { pagesFor, type ScanResult, scanPool } from './scan.js';
 import { checkReplayTarget, readSuperblocks, writeSuperblockCopy } from './superblock_store.js';
 import { Transaction } from './transaction.js';
+import { ruleOf } from './invariants.js';
 import { upgradeVersion1 } from './upgrade.js';
 
 export function inspectPool(device: PmDevice, label: string, repair: boolean): CheckReport {
@@ -27,12 +29,22 @@ export function inspectPool(device: PmDevice, label: string, repair: boolean): C
   let sb = copies.chosen;
   const problems: CheckProblem[] = [];
   if (sb.poolBlocks * BLOCK_BYTES > device.sizeBytes) {
-    throw new RegionError('CORRUPT', `${label}: pool is truncated: ${device.sizeBytes} bytes, superblock says ${sb.poolBlocks * BLOCK_BYTES}`);
+    throw new RegionError('CORRUPT', `${label}: pool is truncated: ${device.sizeBytes} bytes, `
+      + `superblock says ${sb.poolBlocks * BLOCK_BYTES}`);
   }
   for (const copy of copies.stale) {
     const result = copies.copies[copy];
-    const message = result.ok ? `stale copy (sequence ${result.superblock.sequence}, current ${sb.sequence})` : result.message;
-    problems.push({ structure: `superblock copy ${copy}`, offset: copy * BLOCK_BYTES, message, repairable: true, repaired: repair });
+    const message = result.ok
+      ? `stale copy (sequence ${result.superblock.sequence}, current ${sb.sequence})`
+      : result.message;
+    problems.push({
+      structure: `superblock copy ${copy}`,
+      offset: copy * BLOCK_BYTES,
+      message,
+      rule: 'superblock-copies',
+      repairable: true,
+      repaired: repair,
+    });
     if (repair) writeSuperblockCopy(device, copy, sb);
   }
   const journal = new Journal(device, sb.journalStart, sb.journalBlocks, 0);
@@ -60,6 +72,24 @@ export function inspectPool(device: PmDevice, label: string, repair: boolean): C
   };
 }
 
+/** fsck of a mounted pool: the walk, and the DRAM free map compared with it. */
+export function checkMounted(device: PmDevice, sb: Superblock, allocator: Allocator): CheckReport {
+  const scan = scanPool(device, sb);
+  const problems = [...scan.problems];
+  for (let b = 0; b < sb.poolBlocks; b++) {
+    if (scan.allocator.isUsed(b) === allocator.isUsed(b)) continue;
+    const state = allocator.isUsed(b) ? 'in use in DRAM but unreferenced' : 'referenced but free in DRAM';
+    const message = `block ${b} is ${state}`;
+    problems.push({ structure: 'free map', offset: b * BLOCK_BYTES, message, rule: 'free-map', repairable: false });
+  }
+  const counts = {
+    regionsChecked: scan.pages.size,
+    blocksReferenced: scan.allocator.usedBlocks,
+    blocksFree: scan.allocator.freeBlocks,
+  };
+  return { ok: problems.length === 0, problems, ...counts };
+}
+
 /**
  * The journal's part: what recovery would do (recovery.ts), reported, and with repair done.
  * Returns false if the journal is left damaged: then nothing may be committed through it.
@@ -78,12 +108,13 @@ function checkJournal(
     const structure = `journal half ${plan.half.half}`;
     const message = `${plan.problem}; ${fixAdvice(plan)}`;
     const repairable = fix !== null;
-    problems.push({ structure, offset: plan.half.offset, message, repairable, repaired: repair && repairable });
+    const repaired = repair && repairable;
+    problems.push({ structure, offset: plan.half.offset, message, rule: plan.rule, repairable, repaired });
     if (!repair || fix === null) return false;
     restore(device, journal, fix);
     plan = planRecovery(journal, device, sb);
     if (plan.kind === 'damaged') {
-      problems.push({ structure, offset: plan.half.offset, message: plan.problem, repairable: false });
+      problems.push({ structure, offset: plan.half.offset, message: plan.problem, rule: plan.rule, repairable: false });
       return false;
     }
   }
@@ -92,13 +123,21 @@ function checkJournal(
     const message = `commit word ${stale.commitWord} does not commit record ${plan.record.sequence}, `
       + 'which the pool has applied (its slot says so)';
     const structure = `journal half ${stale.half}`;
-    problems.push({ structure, offset: stale.offset, message, repairable: true, repaired: repair });
+    const rule = 'journal-commit-word';
+    problems.push({ structure, offset: stale.offset, message, rule, repairable: true, repaired: repair });
     if (repair) journal.restoreCommitWord(stale.half, plan.record.sequence);
   }
   const newest = plan.record;
   if (newest && !isApplied(device, newest)) {
     const offset = journal.halfOffset(newest.sequence);
-    problems.push({ structure: `journal record ${newest.sequence}`, offset, message: 'committed but not fully applied', repairable: true, repaired: repair });
+    problems.push({
+      structure: `journal record ${newest.sequence}`,
+      offset,
+      message: 'committed but not fully applied',
+      rule: 'journal-applied',
+      repairable: true,
+      repaired: repair,
+    });
     if (repair) journal.replay(newest, (offset, length) => checkReplayTarget(sb, label, offset, length));
   }
   return true;
@@ -108,21 +147,28 @@ function checkJournal(
  * A version 1 pool reads zero as a hole, so its walk cannot tell damage from emptiness: it is
  * upgraded first (with repair, as mount does), or reported as needing it.
  */
-function upgrade(device: PmDevice, sb: Superblock, label: string, journal: Journal, repair: boolean, problems: CheckProblem[]): Superblock | null {
+function upgrade(
+  device: PmDevice,
+  sb: Superblock,
+  label: string,
+  journal: Journal,
+  repair: boolean,
+  problems: CheckProblem[],
+): Superblock | null {
   const structure = 'superblock';
   const message = `format version ${sb.version} stores holes as zeros, which cannot be told from a zeroed block; `
     + `mount or \`regions fsck --repair\` upgrades it to version ${FORMAT_VERSION} (then fsck checks it)`;
   if (!repair) {
-    problems.push({ structure, offset: 0, message, repairable: true });
+    problems.push({ structure, offset: 0, message, rule: 'format-version', repairable: true });
     return null;
   }
   try {
     const upgraded = upgradeVersion1(device, sb, journal, label);
-    problems.push({ structure, offset: 0, message, repairable: true, repaired: true });
+    problems.push({ structure, offset: 0, message, rule: 'format-version', repairable: true, repaired: true });
     return upgraded;
   } catch (error) {
     if (!(error instanceof RegionError) || error.code !== 'CORRUPT') throw error;
-    problems.push({ structure, offset: 0, message: error.message, repairable: false });
+    problems.push({ structure, offset: 0, message: error.message, rule: ruleOf(error), repairable: false });
     return null;
   }
 }
@@ -156,9 +202,10 @@ function lowerTrees(device: PmDevice, sb: Superblock, scan: ScanResult, journal:
 
 /** Marks each region with a damaged page table damaged: one record per region, its slot only. */
 function quarantineRegions(device: PmDevice, scan: ScanResult, journal: Journal): void {
+  const kind = RECORD_KIND.attributes;
   for (const { index, slot } of scan.quarantine) {
     const sequence = journal.newestSequence + 1;
-    const tx = new Transaction(RECORD_KIND.attributes, device, scan.allocator, index, slot.generation, slot.epoch, sequence);
+    const tx = new Transaction(kind, device, scan.allocator, index, slot.generation, slot.epoch, sequence);
     scan.table.stageSlot(tx, index, { ...slot, state: SLOT_STATE.damaged });
     journal.commit(tx);
   }

@@ -18,6 +18,8 @@ import type { Allocator } from './allocator.js';
 import type { Journal } from './journal.js';
 import type { DamagedTree } from './quarantine.js';
 import type { RegionTable } from './region_table.js';
+import { checkMounted } from './check.js';
+import { InvariantViolation } from './invariants.js';
 import { Transaction } from './transaction.js';
 
 export interface MountReport {
@@ -25,6 +27,15 @@ export interface MountReport {
   superblockCopiesRewritten: number[];
   /** The format version the pool had if mount upgraded it (upgrade.ts), else null. */
   upgradedFrom: number | null;
+}
+
+export interface KernelOptions {
+  /**
+   * Debug mode: re-check every on-PM invariant (invariants.ts) after every commit and stop
+   * the kernel at the first violation. A full walk of the pool per commit: for tests and for
+   * studying a pool, not for speed.
+   */
+  checkInvariants?: boolean;
 }
 
 /** Identifies one incarnation of a region: a slot reused after remove gets a new generation. */
@@ -50,6 +61,7 @@ export abstract class KernelState {
     protected readonly damaged: Map<number, DamagedTree>,
     readonly label: string,
     readonly mountReport: MountReport,
+    private readonly options: KernelOptions,
   ) {}
 
   /**
@@ -104,7 +116,21 @@ export abstract class KernelState {
     }
     if (!tx.empty) this.failStop('a journal commit', () => this.journal.commit(tx));
     else tx.finish();
+    this.verify('a journal commit');
     return result;
+  }
+
+  /**
+   * Debug mode (KernelOptions.checkInvariants): after `what`, PM and the DRAM state must keep
+   * every invariant; a violation stops the kernel like a failed commit, naming the rule.
+   */
+  protected verify(what: string): void {
+    if (this.options.checkInvariants !== true) return;
+    const problem = checkMounted(this.device, this.sb, this.allocator).problems[0];
+    if (!problem) return;
+    this.#failure = new InvariantViolation(problem.rule, `${this.label}: after ${what}, ${problem.structure} at offset `
+      + `${problem.offset} breaks the invariant ${problem.rule}: ${problem.message}`);
+    throw this.#failure;
   }
 
   /** One metadata update of a region: stage changes `next` (a copy of slot); the slot is restaged whole. */

@@ -4,9 +4,10 @@
 
 import { BLOCK_BYTES, ENTRIES_PER_BLOCK, PAGE_BYTES, REGION_LEVELS_MAX } from '../constants.js';
 import { decodeEntry, encodeEntry, ENTRY_CORRUPT, isZeroWord } from '../format/entry.js';
-import { RegionError } from '../errors.js';
+import type { RegionError } from '../errors.js';
 import type { PmDevice } from '../pm/device.js';
 import { assert } from '../util/assert.js';
+import { type Invariant, InvariantViolation } from './invariants.js';
 import type { Transaction } from './transaction.js';
 
 export interface TreeRoot {
@@ -27,16 +28,22 @@ function entryIndex(page: number, level: number): number {
   return Math.floor(page / ENTRIES_PER_BLOCK ** (level - 1)) % ENTRIES_PER_BLOCK;
 }
 
-function corrupt(what: string, offset: number, detail: string): RegionError {
-  return new RegionError('CORRUPT', `${what} at offset ${offset}: ${detail}; run \`regions fsck\``);
+function corrupt(rule: Invariant, what: string, offset: number, detail: string): RegionError {
+  return new InvariantViolation(rule, `${what} at offset ${offset}: ${detail}; run \`regions fsck\``);
 }
 
 /** Reads the entry at pool offset `position`; validates its check code and bounds. */
 export function readEntryAt(device: PmDevice, position: number, poolBlocks: number, tx?: Transaction): number {
   const [lo, hi] = tx ? tx.readWord(position) : wordAt(device, position);
   const block = decodeEntry(lo, hi, position);
-  if (block === ENTRY_CORRUPT) throw corrupt('page-table entry', position, isZeroWord(lo, hi) ? 'all zero (a hole carries a check code too)' : 'check code mismatch');
-  if (block !== 0 && block >= poolBlocks) throw corrupt('page-table entry', position, `block ${block} beyond the pool (${poolBlocks} blocks)`);
+  if (block === ENTRY_CORRUPT) {
+    const detail = isZeroWord(lo, hi) ? 'all zero (a hole carries a check code too)' : 'check code mismatch';
+    throw corrupt('entry-code', 'page-table entry', position, detail);
+  }
+  if (block !== 0 && block >= poolBlocks) {
+    const detail = `block ${block} beyond the pool (${poolBlocks} blocks)`;
+    throw corrupt('entry-target', 'page-table entry', position, detail);
+  }
   return block;
 }
 
@@ -47,7 +54,13 @@ function wordAt(device: PmDevice, position: number): [number, number] {
 }
 
 /** The block holding `page`, or 0 for a hole. */
-export function lookupPage(device: PmDevice, tree: TreeRoot, page: number, poolBlocks: number, tx?: Transaction): number {
+export function lookupPage(
+  device: PmDevice,
+  tree: TreeRoot,
+  page: number,
+  poolBlocks: number,
+  tx?: Transaction,
+): number {
   let block = tree.root;
   for (let level = tree.levels; level >= 1 && block !== 0; level--) {
     block = readEntryAt(device, block * BLOCK_BYTES + entryIndex(page, level) * 8, poolBlocks, tx);
@@ -95,7 +108,13 @@ export function walkTree(
   walkBlock(device, tree.root, tree.levels, poolBlocks, visit);
 }
 
-function walkBlock(device: PmDevice, table: number, level: number, poolBlocks: number, visit: (block: number, level: number, position: number) => void): void {
+function walkBlock(
+  device: PmDevice,
+  table: number,
+  level: number,
+  poolBlocks: number,
+  visit: (block: number, level: number, position: number) => void,
+): void {
   for (let i = 0; i < ENTRIES_PER_BLOCK; i++) {
     const position = table * BLOCK_BYTES + i * 8;
     const child = readEntryAt(device, position, poolBlocks);
@@ -106,7 +125,12 @@ function walkBlock(device: PmDevice, table: number, level: number, poolBlocks: n
 }
 
 /** Calls visit(page, block) for every mapped data page, in page order. */
-export function walkPages(device: PmDevice, tree: TreeRoot, poolBlocks: number, visit: (page: number, block: number) => void): void {
+export function walkPages(
+  device: PmDevice,
+  tree: TreeRoot,
+  poolBlocks: number,
+  visit: (page: number, block: number) => void,
+): void {
   const descend = (table: number, level: number, firstPage: number): void => {
     const span = ENTRIES_PER_BLOCK ** (level - 1);
     for (let i = 0; i < ENTRIES_PER_BLOCK; i++) {
@@ -179,7 +203,14 @@ export function releaseTree(tx: Transaction, tree: TreeRoot, poolBlocks: number)
 }
 
 /** Does the block map any page below `pages`? */
-function keepsPages(tx: Transaction, table: number, level: number, firstPage: number, pages: number, poolBlocks: number): boolean {
+function keepsPages(
+  tx: Transaction,
+  table: number,
+  level: number,
+  firstPage: number,
+  pages: number,
+  poolBlocks: number,
+): boolean {
   const span = ENTRIES_PER_BLOCK ** (level - 1);
   for (let i = 0; i < ENTRIES_PER_BLOCK && firstPage + i * span < pages; i++) {
     const child = readEntryAt(tx.device, table * BLOCK_BYTES + i * 8, poolBlocks, tx);
@@ -192,7 +223,14 @@ function keepsPages(tx: Transaction, table: number, level: number, firstPage: nu
 }
 
 /** Precondition: keepsPages(table); the block survives, so writing its entries is safe. */
-function truncateBlock(tx: Transaction, table: number, level: number, firstPage: number, pages: number, poolBlocks: number): void {
+function truncateBlock(
+  tx: Transaction,
+  table: number,
+  level: number,
+  firstPage: number,
+  pages: number,
+  poolBlocks: number,
+): void {
   const span = ENTRIES_PER_BLOCK ** (level - 1);
   for (let i = 0; i < ENTRIES_PER_BLOCK; i++) {
     const position = table * BLOCK_BYTES + i * 8;
@@ -220,7 +258,13 @@ function releaseSubtree(tx: Transaction, block: number, level: number, poolBlock
 }
 
 /** Bytes of the last page past a new, smaller size must read as zero if the region grows again. */
-export function zeroTail(device: PmDevice, tx: Transaction, tree: TreeRoot, sizeBytes: number, poolBlocks: number): void {
+export function zeroTail(
+  device: PmDevice,
+  tx: Transaction,
+  tree: TreeRoot,
+  sizeBytes: number,
+  poolBlocks: number,
+): void {
   const within = sizeBytes % PAGE_BYTES;
   if (within === 0) return;
   const page = Math.floor(sizeBytes / PAGE_BYTES);

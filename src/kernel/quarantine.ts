@@ -35,7 +35,12 @@ function childAt(device: PmDevice, table: number, index: number, poolBlocks: num
  * The lenient walk: `claim(block)` returns false when the block is not the region's to take
  * (fixed area, journal, owned by another); such a block and everything below it is unreadable.
  */
-export function salvageTree(device: PmDevice, slot: Slot, poolBlocks: number, claim: (block: number) => boolean): DamagedTree {
+export function salvageTree(
+  device: PmDevice,
+  slot: Slot,
+  poolBlocks: number,
+  claim: (block: number) => boolean,
+): DamagedTree {
   const tree: DamagedTree = { blocks: new Set(), pages: 0 };
   const take = (block: number): boolean => {
     if (block >= poolBlocks || tree.blocks.has(block) || !claim(block)) return false;
@@ -59,7 +64,14 @@ export function salvageTree(device: PmDevice, slot: Slot, poolBlocks: number, cl
  * The block holding `page` of a damaged region: 0 for a hole, or CORRUPT if the way to it is
  * damaged (the page cannot be salvaged).
  */
-export function salvagePage(device: PmDevice, slot: Slot, owned: DamagedTree, page: number, poolBlocks: number, name: string): number {
+export function salvagePage(
+  device: PmDevice,
+  slot: Slot,
+  owned: DamagedTree,
+  page: number,
+  poolBlocks: number,
+  name: string,
+): number {
   let block = owned.blocks.has(slot.root) ? slot.root : 0;
   if (slot.root !== 0 && block === 0) throw unreadable(name, page);
   for (let level = slot.levels; level >= 1 && block !== 0; level--) {
@@ -72,7 +84,13 @@ export function salvagePage(device: PmDevice, slot: Slot, owned: DamagedTree, pa
 }
 
 /** Calls visit(page, view) for every readable data page of a damaged region, in page order. */
-export function forEachSalvagedPage(device: PmDevice, slot: Slot, owned: DamagedTree, poolBlocks: number, visit: (page: number, view: Uint8Array) => void): void {
+export function forEachSalvagedPage(
+  device: PmDevice,
+  slot: Slot,
+  owned: DamagedTree,
+  poolBlocks: number,
+  visit: (page: number, view: Uint8Array) => void,
+): void {
   const descend = (table: number, level: number, first: number): void => {
     const span = ENTRIES_PER_BLOCK ** (level - 1);
     for (let i = 0; i < ENTRIES_PER_BLOCK; i++) {

@@ -29,6 +29,7 @@ import { correctOneBit, CORRECTABLE_RECORD_BYTES_MAX } from '../format/record_re
 import { SLOT_SEQUENCE_MODULUS } from '../format/slot.js';
 import type { Superblock } from '../format/superblock.js';
 import type { PmDevice } from '../pm/device.js';
+import { type Invariant, InvariantViolation } from './invariants.js';
 import { type HalfState, Journal } from './journal.js';
 import { readSlotFromPm } from './region_table.js';
 import { checkReplayTarget } from './superblock_store.js';
@@ -52,6 +53,7 @@ export type RecoveryPlan =
       half: HalfState;
       /** What is wrong, without the half's name and offset. */
       problem: string;
+      rule: Invariant;
       fix: JournalFix | null;
     };
 
@@ -85,7 +87,7 @@ export function planRecovery(journal: Journal, device: PmDevice, sb: Superblock)
   if (newest?.record && stamped === (newest.record.sequence + 1) % SLOT_SEQUENCE_MODULUS) {
     const problem = `region slot ${newest.record.slot} was last written by journal record ${stamped}, newer than the `
       + `newest intact record, ${newest.record.sequence} here: the journal lost the record the pool applied last`;
-    return { kind: 'damaged', half: newest, problem, fix: null };
+    return { kind: 'damaged', half: newest, problem, rule: 'journal-newest', fix: null };
   }
   return { kind: 'replay', record: newest?.record ?? null, staleCommitWord: null };
 }
@@ -98,16 +100,18 @@ function damagedRecord(journal: Journal, device: PmDevice, half: HalfState): Rec
   const sequence = half.commitWord;
   const damaged = 'the record fails its checksum or structure';
   if (sequence === -1) {
-    return { kind: 'damaged', half, problem: `the commit word is larger than any sequence and ${damaged}`, fix: null };
+    const problem = `the commit word is larger than any sequence and ${damaged}`;
+    return { kind: 'damaged', half, problem, rule: 'journal-newest', fix: null };
   }
   const problem = `commit word ${sequence} says record ${sequence} was committed here, but ${damaged}`;
   const room = Math.min(journal.recordRoom, CORRECTABLE_RECORD_BYTES_MAX);
   const area = device.read(half.offset + RECORD_HEADER_OFFSET, room);
   const fits = (r: JournalRecord): boolean => r.sequence === sequence && journal.halfOffset(r.sequence) === half.offset;
   const correction = correctOneBit(area, fits);
-  if (!correction) return { kind: 'damaged', half, problem, fix: null };
+  if (!correction) return { kind: 'damaged', half, problem, rule: 'journal-newest', fix: null };
   const offset = half.offset + RECORD_HEADER_OFFSET + correction.unitOffset;
-  return { kind: 'damaged', half, problem, fix: { kind: 'record', offset, unit: correction.unit, sequence } };
+  const fix: JournalFix = { kind: 'record', offset, unit: correction.unit, sequence };
+  return { kind: 'damaged', half, problem, rule: 'journal-newest', fix };
 }
 
 /** An intact record whose commit word is neither committed nor the half's previous one. */
@@ -121,7 +125,7 @@ function damagedCommitWord(half: HalfState, record: JournalRecord, device: PmDev
     + `${record.sequence} here was committed cannot be told`;
   const only = options.length === 1 ? options[0] : undefined;
   const fix: JournalFix | null = only === undefined ? null : { kind: 'commit word', half: half.half, sequence: only };
-  return { kind: 'damaged', half, problem, fix };
+  return { kind: 'damaged', half, problem, rule: 'journal-commit-word', fix };
 }
 
 /** What fsck can do about a damaged journal, for the messages of mount and fsck. */
@@ -146,8 +150,8 @@ export function recoverJournal(device: PmDevice, sb: Superblock, label: string):
     // Going back to the record before a damaged one would roll its region back under newer
     // applied stores: refuse, and say what fsck can do.
     const where = `journal half ${plan.half.half} at offset ${plan.half.offset}`;
-    throw new RegionError('CORRUPT', `${label}: ${where}: ${plan.problem}; recovery does not replay an older record `
-      + `in its place (that would mix two updates); ${fixAdvice(plan)}`);
+    throw new InvariantViolation(plan.rule, `${label}: ${where}: ${plan.problem}; recovery does not replay `
+      + `an older record in its place (that would mix two updates); ${fixAdvice(plan)}`);
   }
   if (plan.record) journal.replay(plan.record, (offset, length) => checkReplayTarget(sb, label, offset, length));
   return { journal, replayed: plan.record?.sequence ?? null };

@@ -7,7 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import type { CheckReport, RegionInfo } from './types.js';
 import type { PoolAccess } from '../format/superblock.js';
-import { SOCKET_MODE_DEFAULT, BLOCK_BYTES, FORMAT_VERSION, FORMAT_VERSION_ZERO_HOLES, journalBlocksFor, JOURNAL_START_BLOCK_INITIAL, MAX_POOL_BLOCKS, MAX_SLOTS, PAGE_BYTES, POOL_BLOCKS_MIN, TABLE_ROOT_BLOCK } from '../constants.js';
+import {
+  SOCKET_MODE_DEFAULT, BLOCK_BYTES, FORMAT_VERSION, FORMAT_VERSION_ZERO_HOLES, journalBlocksFor,
+  JOURNAL_START_BLOCK_INITIAL, MAX_POOL_BLOCKS, MAX_SLOTS, PAGE_BYTES, POOL_BLOCKS_MIN, TABLE_ROOT_BLOCK,
+} from '../constants.js';
 import { RegionError } from '../errors.js';
 import { holeBlock } from '../format/entry.js';
 import { RECORD_KIND } from '../format/journal_record.js';
@@ -15,7 +18,9 @@ import { emptySlot, type Slot, SLOT_STATE } from '../format/slot.js';
 import type { Superblock } from '../format/superblock.js';
 import type { PmDevice } from '../pm/device.js';
 import { assert } from '../util/assert.js';
-import { KernelState, type RegionRef } from './kernel_state.js';
+import { checkMounted } from './check.js';
+import { InvariantViolation } from './invariants.js';
+import { KernelState, type KernelOptions, type RegionRef } from './kernel_state.js';
 import { countPages, deepen, levelsFor, lookupPage, releaseTree, setPage, shrink, walkPages, walkTree, zeroTail } from './page_table.js';
 import { damagedRegion, forEachSalvagedPage, salvagePage } from './quarantine.js';
 import { recoverJournal } from './recovery.js';
@@ -23,7 +28,7 @@ import { pagesFor, scanPool } from './scan.js';
 import { readSuperblocks, writeSuperblockCopy, writeSuperblocks } from './superblock_store.js';
 import { upgradeVersion1 } from './upgrade.js';
 
-export type { MountReport, RegionRef } from './kernel_state.js';
+export type { KernelOptions, MountReport, RegionRef } from './kernel_state.js';
 
 export interface Owner {
   mode: number;
@@ -65,7 +70,7 @@ export class RegionManager extends KernelState {
   }
 
   /** Validates the pool, replays the journal and rebuilds the free map. */
-  static mount(device: PmDevice, label: string): RegionManager {
+  static mount(device: PmDevice, label: string, options: KernelOptions = {}): RegionManager {
     const copies = readSuperblocks(device, label);
     let sb = copies.chosen;
     if (sb.poolBlocks * BLOCK_BYTES > device.sizeBytes) {
@@ -80,12 +85,13 @@ export class RegionManager extends KernelState {
     if (first) {
       const more = scan.problems.length > 1 ? ` (and ${scan.problems.length - 1} more problems)` : '';
       const fsck = scan.problems.every((p) => p.repairable) ? '`regions fsck --repair` repairs it' : 'run `regions fsck`';
-      throw new RegionError('CORRUPT', `${label}: ${first.structure} at offset ${first.offset}: ${first.message}${more}; ${fsck}`);
+      throw new InvariantViolation(first.rule, `${label}: ${first.structure} at offset ${first.offset}: `
+        + `${first.message} (rule ${first.rule})${more}; ${fsck}`);
     }
     journal.noteApplied(scan.newestSlotSequence); // new records must outnumber every stamp in a slot
     const upgradedFrom = version === sb.version ? null : version;
     const report = { replayedSequence: replayed, superblockCopiesRewritten: copies.stale, upgradedFrom };
-    return new RegionManager(device, sb, scan.allocator, journal, scan.table, scan.pages, scan.damaged, label, report);
+    return new RegionManager(device, sb, scan.allocator, journal, scan.table, scan.pages, scan.damaged, label, report, options);
   }
 
   // ---- namespace -------------------------------------------------------------------------
@@ -339,6 +345,7 @@ export class RegionManager extends KernelState {
     if (this.device.sizeBytes < sizeBytes) this.device.resize(sizeBytes); // reserves the space, or throws
     const next: Superblock = { ...this.sb, sequence: this.sb.sequence + 1, poolBlocks };
     this.failStop('a pool growth', () => this.switchSuperblock(next, relocate ? journalBlocks : 0));
+    this.verify('a pool growth');
   }
 
   /** grow's commit: the new journal's commit words, the superblock, then the DRAM state. */
@@ -382,18 +389,12 @@ export class RegionManager extends KernelState {
     const next: Superblock = { ...this.sb, sequence: this.sb.sequence + 1, access: { ...access } };
     this.failStop('a pool access update', () => writeSuperblocks(this.device, next));
     this.sb = next;
+    this.verify('a pool access update');
   }
 
   /** Re-walks the pool from PM and compares with the DRAM state (fsck of a mounted pool). */
   check(): CheckReport {
     this.usable();
-    const scan = scanPool(this.device, this.sb);
-    const problems = [...scan.problems];
-    for (let b = 0; b < this.sb.poolBlocks; b++) {
-      if (scan.allocator.isUsed(b) !== this.allocator.isUsed(b)) {
-        problems.push({ structure: 'free map', offset: b * BLOCK_BYTES, message: `block ${b} is ${this.allocator.isUsed(b) ? 'in use in DRAM but unreferenced' : 'referenced but free in DRAM'}`, repairable: false });
-      }
-    }
-    return { ok: problems.length === 0, problems, regionsChecked: scan.pages.size, blocksReferenced: scan.allocator.usedBlocks, blocksFree: scan.allocator.freeBlocks };
+    return checkMounted(this.device, this.sb, this.allocator);
   }
 }

@@ -74,7 +74,10 @@ export class RegionTable {
       }
       const slot = result.slot;
       if (slot.state === SLOT_STATE.unused) continue;
-      this.remember(index, slot);
+      // A name PM holds twice is damage the scan reports (unique-names), not a broken
+      // assertion: the second holder stays nameless in DRAM, so the pool does not mount.
+      if (named(slot) && this.names.has(slot.name)) this.slots.set(index, slot);
+      else this.remember(index, slot);
       visitor.slot(index, slot, position);
     }
   }

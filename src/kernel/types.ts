@@ -6,6 +6,8 @@
 export type Access = 'rw' | 'ro';
 
 /** What Pool.stat, Pool.list and Region.info report about a region. */
+import type { Invariant } from './invariants.js';
+
 export interface RegionInfo {
   /** Up to 255 UTF-8 bytes; no NUL or slash. */
   name: string;
@@ -44,6 +46,8 @@ export interface CheckProblem {
   offset: number;
   /** What is wrong. */
   message: string;
+  /** The on-PM invariant it breaks, as docs/format.md names it (src/kernel/invariants.ts). */
+  rule: Invariant;
   /** Whether check({ repair: true }) can fix it without guessing. */
   repairable: boolean;
   /** Set when this run repaired it. */

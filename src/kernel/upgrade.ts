@@ -16,8 +16,10 @@
 // again; every step is idempotent. Records before the upgrade may hold zero words, but they
 // are older than the upgrade's and recovery never replays an older record.
 
-import { BLOCK_BYTES, ENTRIES_PER_BLOCK, FORMAT_VERSION, FORMAT_VERSION_ZERO_HOLES, SLOT_BYTES, SLOTS_PER_BLOCK, TABLE_LEVELS } from '../constants.js';
-import { RegionError } from '../errors.js';
+import {
+  BLOCK_BYTES, ENTRIES_PER_BLOCK, FORMAT_VERSION, FORMAT_VERSION_ZERO_HOLES, SLOT_BYTES, SLOTS_PER_BLOCK, TABLE_LEVELS,
+} from '../constants.js';
+import type { RegionError } from '../errors.js';
 import { decodeEntry, encodeEntry, ENTRY_CORRUPT, isZeroWord } from '../format/entry.js';
 import { NO_SLOT, RECORD_HEADER_BYTES, RECORD_KIND } from '../format/journal_record.js';
 import { decodeVersion1Slot, encodeSlot, SLOT_STATE } from '../format/slot.js';
@@ -25,6 +27,7 @@ import type { Superblock } from '../format/superblock.js';
 import type { PmDevice } from '../pm/device.js';
 import { assert } from '../util/assert.js';
 import { Allocator } from './allocator.js';
+import { type Invariant, InvariantViolation } from './invariants.js';
 import type { Journal } from './journal.js';
 import { writeSuperblocks } from './superblock_store.js';
 import { Transaction } from './transaction.js';
@@ -58,7 +61,9 @@ class Version1Walk {
         continue;
       }
       const child = decodeEntry(lo, hi, position);
-      if (child === ENTRY_CORRUPT || child >= this.poolBlocks) throw this.damaged('table entry', position, 'check code mismatch or block beyond the pool');
+      if (child === ENTRY_CORRUPT || child >= this.poolBlocks) {
+        throw this.damaged('entry-code', 'table entry', position, 'check code mismatch or block beyond the pool');
+      }
       if (child !== 0) children.set(i, child);
     }
     return children;
@@ -76,7 +81,7 @@ class Version1Walk {
       const position = block * BLOCK_BYTES + s * SLOT_BYTES;
       const stored = this.device.read(position, SLOT_BYTES);
       const result = decodeVersion1Slot(stored, position);
-      if (!result.ok) throw this.damaged('region table slot', position, result.message);
+      if (!result.ok) throw this.damaged('slot-valid', 'region table slot', position, result.message);
       const slot = result.slot;
       this.newestStamp = Math.max(this.newestStamp, slot.journalSequence);
       const bytes = encodeSlot(slot, position);
@@ -90,9 +95,10 @@ class Version1Walk {
     if (level > 1) for (const child of children.values()) this.pageTable(child, level - 1);
   }
 
-  private damaged(structure: string, offset: number, message: string): RegionError {
-    return new RegionError('CORRUPT', `${this.label}: ${structure} at offset ${offset}: ${message}; the pool (format `
-      + `version ${FORMAT_VERSION_ZERO_HOLES}) cannot be upgraded to version ${FORMAT_VERSION}: restore it from a copy`);
+  private damaged(rule: Invariant, structure: string, offset: number, message: string): RegionError {
+    return new InvariantViolation(rule, `${this.label}: ${structure} at offset ${offset}: ${message}; `
+      + `the pool (format version ${FORMAT_VERSION_ZERO_HOLES}) cannot be upgraded to version ${FORMAT_VERSION}: `
+      + 'restore it from a copy');
   }
 }
 
@@ -118,7 +124,9 @@ export function upgradeVersion1(device: PmDevice, sb: Superblock, journal: Journ
     bytes += size;
     store(tx);
   };
-  for (const position of walk.zeroWords) stage(WORD_ENTRY_BYTES, (t) => t.setWord(position, ...encodeEntry(0, position)));
+  for (const position of walk.zeroWords) {
+    stage(WORD_ENTRY_BYTES, (t) => t.setWord(position, ...encodeEntry(0, position)));
+  }
   for (const slot of walk.slots) stage(SLOT_ENTRY_BYTES, (t) => t.setRange(slot.position, slot.bytes));
   if (tx) journal.commit(tx);
   device.fence(); // the last record's in-place stores are durable before the superblock says version 2

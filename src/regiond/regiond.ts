@@ -33,6 +33,7 @@ import { addon } from '../arch/addon.js';
 import { DAEMON_LOCK_POLL_MS, DAEMON_LOCK_WAIT_MS, HELLO_TIMEOUT_MS, IDLE_EXIT_MS_DEFAULT, SOCKET_MODE_DEFAULT } from '../constants.js';
 import { type ErrorCode, RegionError } from '../errors.js';
 import { RegionManager } from '../kernel/region_manager.js';
+import { kernelOptionsFromEnvironment } from '../syscall/kernel_options.js';
 import { readSuperblocks } from '../kernel/superblock_store.js';
 import { FileDevice } from '../pm/file_device.js';
 import { poolHolder, restrictPoolFile, tryLockPool } from '../pm/pool_file.js';
@@ -108,7 +109,7 @@ function serve(device: FileDevice, address: SocketAddress, ownerUid: number, opt
   const access: PoolAccess = readSuperblocks(device, address.poolPath).chosen.access ?? { socketMode: SOCKET_MODE_DEFAULT, group: null };
   const binding = new SocketBinding({ dirfd, address, access, ownerUid, log, serve: (listener) => (server ? server.attach(listener) : listeners.push(listener)) });
   cleanups.push(() => binding.close());
-  const kernel = RegionManager.mount(device, address.poolPath);
+  const kernel = RegionManager.mount(device, address.poolPath, kernelOptionsFromEnvironment());
   let stop: () => void = () => {};
   let failStop: (error: RegionError) => void = () => {};
   const stopped = new Promise<void>((resolve, reject) => {

@@ -23,7 +23,14 @@ import { findStructures, type Structure, type StructureKind } from './structures
 
 export type Damage = 'bit flip' | 'bit flips' | 'byte' | 'zero block';
 export const DAMAGES: readonly Damage[] = ['bit flip', 'bit flips', 'byte', 'zero block'];
-export type Ending = 'refused' | 'harmless' | 'repaired' | 'quarantined' | 'silent wrong result' | 'crash' | 'unnamed refusal';
+export type Ending =
+  | 'refused'
+  | 'harmless'
+  | 'repaired'
+  | 'quarantined'
+  | 'silent wrong result'
+  | 'crash'
+  | 'unnamed refusal';
 
 /** A committed pool to damage: its clean device and the model it must equal. */
 export interface CommittedPool {
@@ -61,7 +68,7 @@ export function buildPool(seed: number): CommittedPool {
   const poolBytes = POOL_BYTES[prng.nextBelow(POOL_BYTES.length)] as number;
   const device = SparseSimDevice.create(poolBytes);
   RegionManager.format(device, SIM_NOW);
-  const kernel = RegionManager.mount(device, 'pool');
+  const kernel = RegionManager.mount(device, 'pool', { checkInvariants: true });
   const model = new PoolModel(poolBytes);
   const shape = poolBytes >= 4 * 1024 * 1024 ? SHAPE : SHAPE.slice(2);
   const ops = [...shape, ...generateSequence(prng.nextU32(), 8).ops.filter((op) => op.kind !== 'grow')];
@@ -96,7 +103,9 @@ function damage(pool: CommittedPool, prng: SimPrng): { device: SparseSimDevice; 
   return { device, damage: kind, target };
 }
 
-type MountOutcome = { ok: true; difference: string | null; damaged: boolean } | { ok: false; corrupt: boolean; message: string };
+type MountOutcome =
+  | { ok: true; difference: string | null; damaged: boolean }
+  | { ok: false; corrupt: boolean; message: string };
 
 function mountAndCompare(device: SparseSimDevice, model: PoolModel): MountOutcome {
   try {

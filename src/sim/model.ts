@@ -143,9 +143,8 @@ function compareContents(kernel: RegionManager, name: string, want: ModelRegion,
   });
   if (problem !== null) return problem;
   for (const [page, bytes] of want.pages) {
-    if (!seen.has(page) && page < regionPages && bytes.some((b) => b !== 0) && !(damaged && unreadable(kernel, name, page))) {
-      return `page ${page} reads as a hole`;
-    }
+    const missing = !seen.has(page) && page < regionPages && bytes.some((b) => b !== 0);
+    if (missing && !(damaged && unreadable(kernel, name, page))) return `page ${page} reads as a hole`;
   }
   return null;
 }

@@ -51,7 +51,7 @@ interface Pending {
 export function runSequence(sequence: Sequence, policy: CrashPolicy): SequenceResult {
   const device = SparseSimDevice.create(sequence.poolBytes);
   RegionManager.format(device, SIM_NOW);
-  const kernel = RegionManager.mount(device, 'sim');
+  const kernel = RegionManager.mount(device, 'sim', { checkInvariants: true });
   const prng = new SimPrng(policy.seed >>> 0);
   const result: SequenceResult = { opsRun: 0, crashPoints: 0, images: 0, failure: null };
   let pending: Pending[] = [];
@@ -100,7 +100,7 @@ function nextModel(before: PoolModel, op: Op): PoolModel {
 export function checkImage(device: SparseSimDevice, allowed: PoolModel[]): string | null {
   let kernel: RegionManager;
   try {
-    kernel = RegionManager.mount(device, 'crash image');
+    kernel = RegionManager.mount(device, 'crash image', { checkInvariants: true });
   } catch (error) {
     return `mount failed: ${describeError(error)}`;
   }

@@ -83,9 +83,7 @@ export class Syscalls {
 
   call(client: Client, request: Request): Reply {
     switch (request.op) {
-      case 'hello':
-      case 'close':
-      case 'retire':
+      case 'hello': case 'close': case 'retire':
         throw new RegionError('PROTOCOL', `${request.op} is handled by the transport, not the kernel`);
       case 'setAccess': return { result: this.setAccess(client, { socketMode: request.socketMode, group: request.group }) };
       case 'create': return { result: this.create(client, request.name, request.size, request.mode) };
