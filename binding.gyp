@@ -13,6 +13,7 @@
       "sources": [
         "native/addon.c",
         "native/args.c",
+        "native/commit.c",
         "native/errors.c",
         "native/fault.c",
         "native/flush.c",

@@ -33,6 +33,7 @@ static const entry_t ENTRIES[] = {
     {"pagemapWritten", uffd_pagemap_written},
     {"flush", flush_flush},
     {"fence", flush_fence},
+    {"commit", commit_execute},
     {"flushInstruction", flush_instruction},
     {"lockTry", lock_try},
     {"lockWait", lock_wait},

@@ -47,7 +47,7 @@
 extern "C" {
 #endif
 
-#define ARGS_MAX 6
+#define ARGS_MAX 7
 #define SAFE_INTEGER_MAX INT64_C(9007199254740991) // 2^53 - 1, Number.MAX_SAFE_INTEGER
 #define PAGE_BYTES 4096
 #define CACHE_LINE_BYTES 64
@@ -227,6 +227,8 @@ int pagemap_collect_written(uintptr_t start, uintptr_t end, uint8_t *bitmap, uin
 void flush_init(void);
 napi_value flush_flush(napi_env env, napi_callback_info info);
 napi_value flush_fence(napi_env env, napi_callback_info info);
+// ---- commit.c
+napi_value commit_execute(napi_env env, napi_callback_info info);
 napi_value flush_instruction(napi_env env, napi_callback_info info);
 
 // ---- lock.c

@@ -13,7 +13,7 @@
 // (only it can be unapplied), which is idempotent, so a crash during recovery is harmless;
 // recovery.ts decides which record that is, and refuses to go back past a damaged one.
 
-import { BLOCK_BYTES, CACHE_LINE_BYTES } from '../constants.js';
+import { BLOCK_BYTES } from '../constants.js';
 import {
   COMMIT_WORD_BYTES,
   decodeRecord,
@@ -23,7 +23,8 @@ import {
   RECORD_HEADER_BYTES,
   RECORD_HEADER_OFFSET,
 } from '../format/journal_record.js';
-import { dataView, readU64, writeU64 } from '../format/le.js';
+import { dataView, readU64 } from '../format/le.js';
+import { applyInPlace, commitWord, runCommit } from '../pm/commit_plan.js';
 import type { PmDevice } from '../pm/device.js';
 import { assert } from '../util/assert.js';
 import type { Transaction } from './transaction.js';
@@ -73,54 +74,38 @@ export class Journal {
   commit(tx: Transaction): number {
     const sequence = this.sequence + 1;
     assert(tx.sequence === sequence, `journal: transaction staged as record ${tx.sequence} commits as ${sequence}`);
+    const words = [...tx.words.values()];
     const record = encodeRecord({
       kind: tx.kind,
       sequence,
       slot: tx.slot,
       generation: tx.generation,
       epoch: tx.epoch,
-      words: [...tx.words.values()],
+      words,
       ranges: tx.ranges,
     });
     assert(RECORD_HEADER_OFFSET + record.length <= this.halfBytes, `journal: record of ${record.length} bytes fits a half of ${this.halfBytes}`);
     const half = this.halfOffset(sequence);
-    tx.flushFresh();
-    this.device.write(half + RECORD_HEADER_OFFSET, record);
-    this.device.flush(half + RECORD_HEADER_OFFSET, record.length);
-    // The record (and the previous commit's applies) are durable before the commit word is
-    // stored: so a commit word always names an intact record, which recovery relies on.
-    this.device.fence();
-    this.device.write(half, commitWord(sequence));
-    this.device.persist(half, COMMIT_WORD_BYTES); // commit point
+    const wordValues = new Uint32Array(2 * words.length);
+    words.forEach((word, i) => wordValues.set([word.lo, word.hi], 2 * i));
+    // The device runs the plan (commit_plan.ts: fresh blocks and record durable, fence,
+    // commit word, fence = the commit point, then the in-place applies).
+    runCommit(this.device, {
+      copyTo: tx.copyTo,
+      sources: tx.sources,
+      flushes: tx.freshMetadata(),
+      recordOffset: half + RECORD_HEADER_OFFSET,
+      record,
+      commitOffset: half,
+      sequence,
+      wordOffsets: words.map((word) => word.offset),
+      wordValues,
+      rangeOffsets: tx.ranges.map((range) => range.offset),
+      rangeBytes: tx.ranges.map((range) => range.bytes),
+    });
     this.sequence = sequence;
-    this.apply(tx.words.values(), tx.ranges);
     tx.finish();
     return sequence;
-  }
-
-  /** In-place stores, then one flush per distinct cache line (entries of neighbouring pages share lines). */
-  private apply(words: Iterable<{ offset: number; lo: number; hi: number }>, ranges: readonly { offset: number; bytes: Uint8Array }[]): void {
-    const scratch = new Uint8Array(8);
-    const view = dataView(scratch);
-    const lines: number[] = [];
-    for (const word of words) {
-      view.setUint32(0, word.lo, true);
-      view.setUint32(4, word.hi, true);
-      this.device.write(word.offset, scratch);
-      lines.push(Math.floor(word.offset / CACHE_LINE_BYTES));
-    }
-    lines.sort((a, b) => a - b);
-    for (let i = 0; i < lines.length; ) {
-      let end = i + 1; // a run of consecutive lines is one flush call
-      while (end < lines.length && (lines[end] as number) <= (lines[end - 1] as number) + 1) end++;
-      const first = lines[i] as number;
-      this.device.flush(first * CACHE_LINE_BYTES, ((lines[end - 1] as number) - first + 1) * CACHE_LINE_BYTES);
-      i = end;
-    }
-    for (const range of ranges) {
-      this.device.write(range.offset, range.bytes);
-      this.device.flush(range.offset, range.bytes.length);
-    }
   }
 
   /** Both halves as PM holds them (recovery and fsck judge them; see recovery.ts). */
@@ -162,7 +147,9 @@ export class Journal {
   replay(record: JournalRecord, validate: (offset: number, length: number) => void): void {
     for (const word of record.words) validate(word.offset, 8);
     for (const range of record.ranges) validate(range.offset, range.bytes.length);
-    this.apply(record.words, record.ranges);
+    const values = new Uint32Array(record.words.flatMap((word) => [word.lo, word.hi]));
+    const offsets = record.words.map((word) => word.offset);
+    applyInPlace(this.device, offsets, values, record.ranges.map((r) => r.offset), record.ranges.map((r) => r.bytes));
     this.device.fence();
     this.sequence = Math.max(this.sequence, record.sequence);
   }
@@ -173,10 +160,4 @@ export class Journal {
     this.start = start;
     this.blocks = blocks;
   }
-}
-
-function commitWord(sequence: number): Uint8Array {
-  const bytes = new Uint8Array(COMMIT_WORD_BYTES);
-  writeU64(dataView(bytes), 0, sequence);
-  return bytes;
 }

@@ -18,6 +18,10 @@ export class Transaction {
   readonly words = new Map<number, WordEntry>();
   readonly ranges: RangeEntry[] = [];
   readonly fresh = new Set<number>();
+  /** Fresh data blocks' pool offsets and the page bytes each receives at commit (commit_plan.ts). */
+  readonly copyTo: number[] = [];
+  readonly sources: Uint8Array[] = [];
+  private readonly metadata: number[] = []; // fresh table and slot blocks, stored now
   readonly released: number[] = [];
   private open = true;
 
@@ -42,17 +46,22 @@ export class Transaction {
     assert(this.open, 'transaction: open');
     const block = this.allocator.allocate();
     this.fresh.add(block);
+    this.metadata.push(block);
     this.device.write(block * BLOCK_BYTES, layout === 'table' ? holeBlock(block) : emptySlotBlock(block));
     return block;
   }
 
-  /** A fresh block filled with `bytes` (one page of data). */
+  /**
+   * A fresh block to be filled with `bytes` (one page of data) by the commit, which copies
+   * and writes it back with the rest (commit_plan.ts): `bytes` must not change until then.
+   */
   allocateDataBlock(bytes: Uint8Array): number {
     assert(this.open, 'transaction: open');
     assert(bytes.length === BLOCK_BYTES, 'transaction: data block is one block');
     const block = this.allocator.allocate();
     this.fresh.add(block);
-    this.device.write(block * BLOCK_BYTES, bytes);
+    this.copyTo.push(block * BLOCK_BYTES);
+    this.sources.push(bytes);
     return block;
   }
 
@@ -104,9 +113,9 @@ export class Transaction {
     return this.words.size === 0 && this.ranges.length === 0 && this.fresh.size === 0;
   }
 
-  /** Flush every fresh block (called by the journal before the record is written). */
-  flushFresh(): void {
-    for (const block of this.fresh) this.device.flush(block * BLOCK_BYTES, BLOCK_BYTES);
+  /** (offset, length) of every fresh metadata block: the commit writes them back before the record. */
+  freshMetadata(): number[] {
+    return this.metadata.flatMap((block) => [block * BLOCK_BYTES, BLOCK_BYTES]);
   }
 
   /** Called by the journal after the commit point: frees the released blocks. */

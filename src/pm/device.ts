@@ -3,6 +3,8 @@
 // by flush() (cache lines towards the persistence domain) followed by fence() (orders and
 // completes prior flushes). persist() = flush + fence. The device knows nothing of regions.
 
+import type { CommitPlan } from './commit_plan.js';
+
 export const CACHE_LINE_BYTES = 64;
 export const ATOMIC_UNIT_BYTES = 8; // only aligned 8-byte stores are failure-atomic
 
@@ -59,6 +61,11 @@ export interface PmDevice {
   fence(): void;
   /** flush + fence. */
   persist(offset: number, length: number): void;
+  /**
+   * Optional: runs a journal commit's plan in one step (commit_plan.ts); the effect on PM must
+   * equal executeCommit's. Devices without it get executeCommit (runCommit decides).
+   */
+  commit?(plan: CommitPlan): void;
   /** Grow the device to `sizeBytes` (new bytes read as zero). Invalidates views. */
   resize(sizeBytes: number): void;
   /** Releases the device (unmaps the file); later calls throw. */

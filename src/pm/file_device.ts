@@ -16,6 +16,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { type CommitPlan, encodeNumbers, executeCommit, planBytes } from './commit_plan.js';
 import { CHUNK_BYTES_MAX, addon, type FlushInstruction, type MapHandle } from '../arch/addon.js';
 import { POOL_FILE_MODE } from '../constants.js';
 import { RegionError } from '../errors.js';
@@ -319,6 +320,20 @@ export class FileDevice implements PmDevice {
       this.#syncPending();
     }
     this.counters.fences += 1;
+  }
+
+  /**
+   * A journal commit (commit_plan.ts): with CPU cache flushes, one native call runs the whole
+   * plan (native/commit.c); with msync persistence, executeCommit through flush and fence.
+   */
+  commit(plan: CommitPlan): void {
+    if (this.#persistence !== 'pmem') return executeCommit(this, plan);
+    const mapped = this.#writable('commit');
+    const { sources, record, wordValues, rangeBytes } = plan;
+    const lines = addon.commit(mapped.handle, encodeNumbers(plan), sources, record, wordValues, rangeBytes);
+    this.counters.linesFlushed += lines;
+    this.counters.fences += 2;
+    this.counters.bytesWritten += planBytes(plan);
   }
 
   persist(offset: number, length: number): void {

@@ -182,13 +182,24 @@ export class WorkingCopy {
     const start = process.hrtime.bigint();
     const seq = (Atomics.load(this.words, WORD.requestSeq) + 1) | 0;
     Atomics.store(this.words, WORD.requestSeq, seq);
+    // Who may wait for the release: a signalled mapper parked in its handler, or another
+    // process's mapper that registers while this shootdown is under way (see
+    // awaitAcknowledgements). With neither (exclusive mode's quiet mappings) the wake, a
+    // system call, is skipped.
+    let waiters = false;
     try {
-      for (const [pid, mapper] of [...this.mappers]) if (this.mustSignal(mapper)) this.signal(pid, mapper.process);
+      for (const [pid, mapper] of [...this.mappers]) {
+        if (!mapper.process.own) waiters = true;
+        if (this.mustSignal(mapper)) {
+          waiters = true;
+          this.signal(pid, mapper.process);
+        }
+      }
       this.awaitAcknowledgements(seq);
       return this.commit(start);
     } finally {
       Atomics.store(this.words, WORD.releaseSeq, seq);
-      addon.futexWake(this.words, WORD.releaseSeq * 4, Infinity);
+      if (waiters) addon.futexWake(this.words, WORD.releaseSeq * 4, Infinity);
     }
   }
 
