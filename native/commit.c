@@ -18,10 +18,11 @@
 // plan throws with nothing written.
 //
 // commit(handle, numbers, sources, record, words, ranges[, trace]) -> lines written back
-//   numbers  Float64Array: copies, flushes, words, ranges, record offset, commit offset,
-//            sequence, then copy destinations, flush (offset, length) pairs, word offsets,
-//            range offsets
-//   sources  Array of Uint8Array, one 4096-byte page per copy
+//   numbers  Float64Array: copies, flushes, words, ranges, sources, record offset, commit
+//            offset, sequence, then per copy (destination, source index, source offset),
+//            flush (offset, length) pairs, word offsets, range offsets
+//   sources  Array of Uint8Array: the buffers the pages are copied from (a working copy's
+//            chunks: a few per call, never one per page)
 //   record   Uint8Array: the encoded record
 //   words    Uint32Array: (lo, hi) per word
 //   ranges   Array of Uint8Array, one per range
@@ -35,13 +36,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PLAN_HEADER 7
+#define PLAN_HEADER 8
 
 typedef struct {
-  size_t copies, flushes, words, ranges;
+  size_t copies, flushes, words, ranges, buffers;
   uint64_t record_offset, commit_offset, sequence;
-  const double *copy_to, *flush_at, *word_at, *range_at;
+  const double *copy_at, *flush_at, *word_at, *range_at; // copy_at: (to, source, offset) triples
   uint8_t **sources;
+  size_t *source_lengths;
   const uint8_t *record;
   size_t record_length;
   const uint32_t *values;
@@ -86,8 +88,9 @@ static int compare_lines(const void *a, const void *b) {
 static size_t execute(uint8_t *base, const plan_t *plan, uint64_t *lines, trace_t *trace) {
   size_t flushed = 0;
   for (size_t i = 0; i < plan->copies; i++) {
-    uint64_t to = (uint64_t)plan->copy_to[i];
-    memcpy(base + to, plan->sources[i], PAGE_BYTES);
+    const double *copy = plan->copy_at + 3 * i;
+    uint64_t to = (uint64_t)copy[0];
+    memcpy(base + to, plan->sources[(size_t)copy[1]] + (uint64_t)copy[2], PAGE_BYTES);
     flushed += write_back(base, to, PAGE_BYTES, trace);
   }
   for (size_t i = 0; i < plan->flushes; i++) {
@@ -128,9 +131,8 @@ static bool inside(args_t *args, const mapping_t *mapping, double offset, double
   return false;
 }
 
-// One Uint8Array per element of the array argument `i`, each `exact` bytes long (0: any).
-static bool byte_list(args_t *args, size_t i, const char *name, size_t count, size_t exact, uint8_t **data,
-                      size_t *lengths) {
+// One Uint8Array (not empty, not detached) per element of the array argument `i`.
+static bool byte_list(args_t *args, size_t i, const char *name, size_t count, uint8_t **data, size_t *lengths) {
   napi_env env = args->env;
   uint32_t have = 0;
   bool is_array = false;
@@ -151,11 +153,11 @@ static bool byte_list(args_t *args, size_t i, const char *name, size_t count, si
         !value_bytes(args, element, name, &data[e], &length)) {
       return false;
     }
-    if ((exact != 0 && length != exact) || data[e] == NULL) {
-      throw_code(env, "EINVAL", NULL, "%s: %s[%u] holds %zu bytes, not %zu", args->fn, name, e, length, exact);
+    if (data[e] == NULL) {
+      throw_code(env, "EINVAL", NULL, "%s: %s[%u] is empty or detached", args->fn, name, e);
       return false;
     }
-    if (lengths != NULL) lengths[e] = length;
+    lengths[e] = length;
   }
   return true;
 }
@@ -183,18 +185,21 @@ static bool plan_numbers(args_t *args, const mapping_t *mapping, const double *n
     if (!(n[i] >= 0 && n[i] <= (double)SAFE_INTEGER_MAX && n[i] == (double)(uint64_t)n[i])) count = 0; // not a count
   }
   if (count < PLAN_HEADER) {
-    throw_code(args->env, "EINVAL", NULL, "%s: numbers must start with seven non-negative integers", args->fn);
+    throw_code(args->env, "EINVAL", NULL, "%s: numbers must start with eight non-negative integers", args->fn);
     return false;
   }
   plan->copies = (size_t)n[0], plan->flushes = (size_t)n[1], plan->words = (size_t)n[2], plan->ranges = (size_t)n[3];
-  plan->record_offset = (uint64_t)n[4], plan->commit_offset = (uint64_t)n[5], plan->sequence = (uint64_t)n[6];
-  size_t want = PLAN_HEADER + plan->copies + 2 * plan->flushes + plan->words + plan->ranges;
-  if (plan->copies > count || plan->flushes > count || plan->words > count || plan->ranges > count || want != count) {
+  plan->buffers = (size_t)n[4];
+  plan->record_offset = (uint64_t)n[5], plan->commit_offset = (uint64_t)n[6], plan->sequence = (uint64_t)n[7];
+  size_t want = PLAN_HEADER + 3 * plan->copies + 2 * plan->flushes + plan->words + plan->ranges;
+  bool sane = plan->copies <= count && plan->flushes <= count && plan->words <= count && plan->ranges <= count &&
+              plan->buffers <= count;
+  if (!sane || want != count) {
     throw_code(args->env, "EINVAL", NULL, "%s: numbers holds %zu values, its counts need %zu", args->fn, count, want);
     return false;
   }
-  plan->copy_to = n + PLAN_HEADER;
-  plan->flush_at = plan->copy_to + plan->copies;
+  plan->copy_at = n + PLAN_HEADER;
+  plan->flush_at = plan->copy_at + 3 * plan->copies;
   plan->word_at = plan->flush_at + 2 * plan->flushes;
   plan->range_at = plan->word_at + plan->words;
   if (plan->commit_offset % 8 != 0 || !inside(args, mapping, (double)plan->commit_offset, 8, "commit word")) {
@@ -202,7 +207,7 @@ static bool plan_numbers(args_t *args, const mapping_t *mapping, const double *n
     return false;
   }
   for (size_t i = 0; i < plan->copies; i++) {
-    if (!inside(args, mapping, plan->copy_to[i], PAGE_BYTES, "copy")) return false;
+    if (!inside(args, mapping, plan->copy_at[3 * i], PAGE_BYTES, "copy")) return false;
   }
   for (size_t i = 0; i < plan->flushes; i++) {
     if (!inside(args, mapping, plan->flush_at[2 * i], plan->flush_at[2 * i + 1], "flush")) return false;
@@ -230,9 +235,19 @@ static bool plan_bytes(args_t *args, const mapping_t *mapping, const uint32_t *v
   if (!arg_bytes(args, 3, "record", &record, &plan->record_length)) return false;
   plan->record = record;
   if (!inside(args, mapping, (double)plan->record_offset, (double)plan->record_length, "record")) return false;
-  if (!byte_list(args, 2, "sources", plan->copies, PAGE_BYTES, plan->sources, NULL) ||
-      !byte_list(args, 5, "ranges", plan->ranges, 0, plan->range_bytes, plan->range_lengths)) {
+  if (!byte_list(args, 2, "sources", plan->buffers, plan->sources, plan->source_lengths) ||
+      !byte_list(args, 5, "ranges", plan->ranges, plan->range_bytes, plan->range_lengths)) {
     return false;
+  }
+  for (size_t i = 0; i < plan->copies; i++) {
+    const double *copy = plan->copy_at + 3 * i;
+    bool known = copy[1] >= 0 && copy[1] < (double)plan->buffers && copy[1] == (double)(size_t)copy[1];
+    double end = copy[2] + PAGE_BYTES;
+    if (!known || !(copy[2] >= 0) || copy[2] != (double)(uint64_t)copy[2] ||
+        end > (double)plan->source_lengths[(size_t)copy[1]]) {
+      throw_code(args->env, "ERANGE", NULL, "%s: copy %zu reads outside its source", args->fn, i);
+      return false;
+    }
   }
   for (size_t i = 0; i < plan->ranges; i++) {
     if (!inside(args, mapping, plan->range_at[i], (double)plan->range_lengths[i], "range")) return false;
@@ -259,13 +274,14 @@ napi_value commit_execute(napi_env env, napi_callback_info info) {
                       "commit: no cache-line write-back instruction here; use msync persistence");
   }
   // One allocation owns every array this call needs; freed below on every path.
-  size_t pointers = plan.copies + plan.ranges;
-  size_t bytes = pointers * sizeof(uint8_t *) + plan.ranges * sizeof(size_t) + plan.words * sizeof(uint64_t) + 1;
+  size_t lists = plan.buffers + plan.ranges;
+  size_t bytes = lists * (sizeof(uint8_t *) + sizeof(size_t)) + plan.words * sizeof(uint64_t) + 1;
   void *scratch = calloc(1, bytes);
   if (scratch == NULL) return throw_errno(env, ENOMEM, "commit", "calloc");
   plan.sources = (uint8_t **)scratch;
-  plan.range_bytes = plan.sources + plan.copies;
-  plan.range_lengths = (size_t *)(plan.range_bytes + plan.ranges);
+  plan.range_bytes = plan.sources + plan.buffers;
+  plan.source_lengths = (size_t *)(plan.range_bytes + plan.ranges);
+  plan.range_lengths = plan.source_lengths + plan.buffers;
   uint64_t *lines = (uint64_t *)(plan.range_lengths + plan.ranges);
   trace_t trace = {0};
   napi_valuetype kind = napi_undefined;

@@ -38,6 +38,9 @@ class FailingDevice implements PmDevice {
   read(offset: number, length: number): Uint8Array {
     return this.inner.read(offset, length);
   }
+  readU32(offset: number): number {
+    return this.inner.readU32(offset);
+  }
   view(offset: number, length: number): Uint8Array {
     return this.inner.view(offset, length);
   }

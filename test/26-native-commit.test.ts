@@ -34,6 +34,9 @@ class TracingDevice implements PmDevice {
   read(offset: number, length: number): Uint8Array {
     return this.inner.read(offset, length);
   }
+  readU32(offset: number): number {
+    return this.inner.readU32(offset);
+  }
   view(offset: number, length: number): Uint8Array {
     return this.inner.view(offset, length);
   }
@@ -66,7 +69,8 @@ class TracingDevice implements PmDevice {
 }
 
 function nativeCommit(handle: MapHandle, plan: CommitPlan, trace?: Float64Array): number {
-  return addon.commit(handle, encodeNumbers(plan), plan.sources, plan.record, plan.wordValues, plan.rangeBytes, trace);
+  const { numbers, buffers } = encodeNumbers(plan);
+  return addon.commit(handle, numbers, buffers, plan.record, plan.wordValues, plan.rangeBytes, trace);
 }
 
 /** The lines written back between fences, each stretch as a sorted set. */
@@ -157,9 +161,17 @@ test('a plan outside the mapping is refused with nothing written', () => {
       wordOffsets: [size], wordValues: new Uint32Array(2), rangeOffsets: [], rangeBytes: [],
     };
     const call = (p: CommitPlan): number => nativeCommit(handle, p);
-    assert.throws(() => call(plan), (e) => (e as { code?: string }).code === 'ERANGE');
+    const erange = (e: unknown): boolean => (e as { code?: string }).code === 'ERANGE';
     const einval = (e: unknown): boolean => (e as { code?: string }).code === 'EINVAL';
-    assert.throws(() => call({ ...plan, wordOffsets: [12], sources: [new Uint8Array(10)] }), einval);
+    assert.throws(() => call(plan), erange);
+    assert.throws(() => call({ ...plan, wordOffsets: [16], recordOffset: size - 50 }), erange);
+    const { numbers, buffers } = encodeNumbers({ ...plan, wordOffsets: [16] });
+    numbers[8 + 2] = 100; // the page would be read past its source
+    const raw = (): number => addon.commit(handle, numbers, buffers, plan.record, plan.wordValues, []);
+    assert.throws(raw, /reads outside its source/);
+    numbers[8 + 2] = 0;
+    numbers[0] = 2; // counts that do not match the lists
+    assert.throws(raw, einval);
     assert.throws(() => call({ ...plan, wordOffsets: [12] }), /not 8-aligned/);
     assert.ok(area.every((b) => b === 0), 'nothing was written');
   } finally {

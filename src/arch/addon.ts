@@ -131,13 +131,13 @@ export interface NativeAddon {
    * One journal commit's data path (native/commit.c, the plan of src/pm/commit_plan.ts): copy
    * and write back the fresh pages, write back the fresh metadata, store and write back the
    * record, fence, the commit word, fence, the entries and ranges in place. Returns the lines
-   * written back. `numbers`: counts, offsets and sequence (see commit_plan.ts encodeNumbers).
+   * written back. `numbers` and `buffers`: see commit_plan.ts encodeNumbers.
    * `trace` (tests) receives each line written back in order and -1 for each fence.
    */
   commit(
     handle: MapHandle,
     numbers: Float64Array,
-    sources: Uint8Array[],
+    buffers: Uint8Array[],
     record: Uint8Array,
     words: Uint32Array,
     ranges: Uint8Array[],

@@ -34,7 +34,9 @@ function corrupt(rule: Invariant, what: string, offset: number, detail: string):
 
 /** Reads the entry at pool offset `position`; validates its check code and bounds. */
 export function readEntryAt(device: PmDevice, position: number, poolBlocks: number, tx?: Transaction): number {
-  const [lo, hi] = tx ? tx.readWord(position) : wordAt(device, position);
+  const staged = tx?.words.get(position); // a walk inside an update sees its staged words
+  const lo = staged ? staged.lo : device.readU32(position);
+  const hi = staged ? staged.hi : device.readU32(position + 4);
   const block = decodeEntry(lo, hi, position);
   if (block === ENTRY_CORRUPT) {
     const detail = isZeroWord(lo, hi) ? 'all zero (a hole carries a check code too)' : 'check code mismatch';
@@ -45,12 +47,6 @@ export function readEntryAt(device: PmDevice, position: number, poolBlocks: numb
     throw corrupt('entry-target', 'page-table entry', position, detail);
   }
   return block;
-}
-
-function wordAt(device: PmDevice, position: number): [number, number] {
-  const bytes = device.view(position, 8);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, 8);
-  return [view.getUint32(0, true), view.getUint32(4, true)];
 }
 
 /** The block holding `page`, or 0 for a hole. */

@@ -26,8 +26,7 @@ export interface DamagedTree {
 
 function childAt(device: PmDevice, table: number, index: number, poolBlocks: number): number {
   const position = table * BLOCK_BYTES + index * 8;
-  const view = new DataView(device.read(position, 8).buffer);
-  const block = decodeEntry(view.getUint32(0, true), view.getUint32(4, true), position);
+  const block = decodeEntry(device.readU32(position), device.readU32(position + 4), position);
   return block === ENTRY_CORRUPT || block >= poolBlocks ? ENTRY_CORRUPT : block;
 }
 

@@ -3,8 +3,8 @@
 // Two kinds of store: into *fresh* blocks (allocated by this transaction, unreachable until
 // it commits) they go straight to PM and are flushed before the commit; into *live* blocks
 // they are staged as journal entries and applied in place only after the commit point.
-// Reads through the transaction see its own staged words, so a walk in the middle of an
-// update finds the entries it has just set.
+// A walk in the middle of an update finds the entries it has just set: readEntryAt looks in
+// `words` before PM.
 
 import { BLOCK_BYTES } from '../constants.js';
 import { holeBlock } from '../format/entry.js';
@@ -82,15 +82,6 @@ export class Transaction {
       return;
     }
     this.words.set(offset, { offset, lo, hi });
-  }
-
-  /** The u32 halves of the word at `offset` as this transaction sees it. */
-  readWord(offset: number): [number, number] {
-    const staged = this.words.get(offset);
-    if (staged) return [staged.lo, staged.hi];
-    const view = this.device.view(offset, 8);
-    const data = new DataView(view.buffer, view.byteOffset, 8);
-    return [data.getUint32(0, true), data.getUint32(4, true)];
   }
 
   /** Stage a byte range (slot rewrites); must not overlap staged words. */

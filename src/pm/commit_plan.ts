@@ -95,18 +95,33 @@ export function applyInPlace(
   }
 }
 
-/** The native call's `numbers` (native/commit.c): counts, offsets, sequence, then the offset lists. */
-export function encodeNumbers(plan: CommitPlan): Float64Array {
-  const { copyTo, flushes, wordOffsets, rangeOffsets } = plan;
-  const numbers = new Float64Array(7 + copyTo.length + flushes.length + wordOffsets.length + rangeOffsets.length);
-  const counts = [copyTo.length, flushes.length / 2, wordOffsets.length, rangeOffsets.length];
-  numbers.set([...counts, plan.recordOffset, plan.commitOffset, plan.sequence]);
-  let at = 7;
-  for (const list of [copyTo, flushes, wordOffsets, rangeOffsets]) {
+/**
+ * The native call's arguments (native/commit.c): `numbers` (counts, offsets, sequence, then
+ * per copy its destination, source buffer and offset, the flushes, words and ranges) and the
+ * source buffers, each once: the pages of a working copy share one or a few buffers, so the
+ * call reads a handful of typed arrays, never one per page.
+ */
+export function encodeNumbers(plan: CommitPlan): { numbers: Float64Array; buffers: Uint8Array[] } {
+  const { copyTo, sources, flushes, wordOffsets, rangeOffsets } = plan;
+  const backing: ArrayBufferLike[] = [];
+  const numbers = new Float64Array(8 + 3 * copyTo.length + flushes.length + wordOffsets.length + rangeOffsets.length);
+  let at = 8;
+  for (let i = 0; i < copyTo.length; i++) {
+    const source = sources[i] as Uint8Array;
+    assert(source.length === BLOCK_BYTES, 'commit plan: one page per copy');
+    let index = backing.indexOf(source.buffer);
+    if (index < 0) index = backing.push(source.buffer) - 1;
+    numbers[at++] = copyTo[i] as number;
+    numbers[at++] = index;
+    numbers[at++] = source.byteOffset;
+  }
+  for (const list of [flushes, wordOffsets, rangeOffsets]) {
     numbers.set(list, at);
     at += list.length;
   }
-  return numbers;
+  const counts = [copyTo.length, flushes.length / 2, wordOffsets.length, rangeOffsets.length, backing.length];
+  numbers.set([...counts, plan.recordOffset, plan.commitOffset, plan.sequence]);
+  return { numbers, buffers: backing.map((buffer) => new Uint8Array(buffer)) };
 }
 
 /** Bytes the plan stores (the device's bytesWritten counter). */

@@ -51,6 +51,8 @@ export interface PmDevice {
    * unless it starts block-aligned and is a whole number of blocks inside one mapping chunk.
    */
   view(offset: number, length: number): Uint8Array;
+  /** The little-endian u32 at a 4-aligned `offset`, without a copy (page-table walks read words). */
+  readU32(offset: number): number;
   /** Store bytes (volatile until flushed and fenced). */
   write(offset: number, bytes: Uint8Array): void;
   /** Store zeros. */

@@ -39,6 +39,7 @@ const PENDING_RANGES_MAX = 1024;
 interface Mapped {
   handle: MapHandle;
   chunks: Uint8Array[];
+  words: DataView[]; // over the same chunks, for readU32
   sync: boolean; // mapped with MAP_SYNC
 }
 
@@ -174,7 +175,7 @@ export class FileDevice implements PmDevice {
     }
     const chunks = addon.buffers(handle, this.chunkBytes).map((buffer) => new Uint8Array(buffer));
     assert(chunks.length === Math.ceil(this.#sizeBytes / this.chunkBytes), 'one chunk per chunkBytes of the pool');
-    return { handle, chunks, sync };
+    return { handle, chunks, words: chunks.map((c) => new DataView(c.buffer, c.byteOffset, c.length)), sync };
   }
 
   get sizeBytes(): number {
@@ -261,6 +262,14 @@ export class FileDevice implements PmDevice {
     return chunk.subarray(start, start + length);
   }
 
+  readU32(offset: number): number {
+    const words = this.#live('readU32').words;
+    if (offset % 4 !== 0 || offset < 0 || offset + 4 > this.#sizeBytes) checkRange(this, offset, 4, 'readU32');
+    assert(offset % 4 === 0, 'readU32: offset is 4-aligned');
+    const chunk = words[Math.floor(offset / this.chunkBytes)] as DataView;
+    return chunk.getUint32(offset % this.chunkBytes, true);
+  }
+
   write(offset: number, bytes: Uint8Array): void {
     const mapped = this.#writable('write');
     checkRange(this, offset, bytes.length, 'write');
@@ -329,8 +338,8 @@ export class FileDevice implements PmDevice {
   commit(plan: CommitPlan): void {
     if (this.#persistence !== 'pmem') return executeCommit(this, plan);
     const mapped = this.#writable('commit');
-    const { sources, record, wordValues, rangeBytes } = plan;
-    const lines = addon.commit(mapped.handle, encodeNumbers(plan), sources, record, wordValues, rangeBytes);
+    const { numbers, buffers } = encodeNumbers(plan);
+    const lines = addon.commit(mapped.handle, numbers, buffers, plan.record, plan.wordValues, plan.rangeBytes);
     this.counters.linesFlushed += lines;
     this.counters.fences += 2;
     this.counters.bytesWritten += planBytes(plan);

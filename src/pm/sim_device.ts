@@ -150,6 +150,13 @@ export class SimDevice implements PmDevice {
    * Enforces the PmDevice rule (no 4 KiB boundary crossing unless whole aligned blocks), so
    * code tested here does not break on a chunked FileDevice.
    */
+  readU32(offset: number): number {
+    this.#checkOpen('readU32');
+    if (offset % 4 !== 0) throw new RangeError(`readU32: offset ${offset} is not 4-aligned`);
+    checkRange(this, offset, 4, 'readU32');
+    return this.#visibleWords.getUint32(offset, true);
+  }
+
   view(offset: number, length: number): Uint8Array {
     this.#checkOpen('view');
     checkRange(this, offset, length, 'view');

@@ -65,6 +65,12 @@ export class SparseSimDevice implements PmDevice {
     return this.#backing.view(backed * BLOCK_BYTES + within, length);
   }
 
+  readU32(offset: number): number {
+    checkRange(this, offset, 4, 'readU32');
+    const backed = this.#map.get(Math.floor(offset / BLOCK_BYTES));
+    return backed === undefined ? 0 : this.#backing.readU32(backed * BLOCK_BYTES + (offset % BLOCK_BYTES));
+  }
+
   write(offset: number, bytes: Uint8Array): void {
     checkRange(this, offset, bytes.length, 'write');
     this.counters.bytesWritten += bytes.length;
