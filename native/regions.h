@@ -15,7 +15,7 @@
 // track_napi.c the control mapping's release to the registry.
 //
 //   entry points   addon.c (the export table) -> track_napi.c, memory.c, uffd.c, flush.c,
-//                  layout.c, lock.c, futex.c, socket.c, peer.c, shared_buffer.cc:
+//                  layout.c, lock.c, futex.c, socket.c, peer.c, commit.c, shared_buffer.cc:
 //                  check arguments, then call the mechanism below
 //   mappings       map.c: handles over mmap'ed ranges and their end (with its own entry
 //                  points map, buffers, unmap); tells track.c when a tracked mapping dies
