@@ -171,6 +171,13 @@ export interface MappingApi {
    */
   pmsync(): SyncStats;
   /**
+   * The opposite of pmsync: puts every page of the region stored to since the last pmsync,
+   * through any mapping in any process, back to its committed bytes, with the same freeze
+   * (no store lands half way). Stats count the pages put back; nothing is written to PM.
+   * The repair after a writer died inside an update (RegionLock's 'owner-died').
+   */
+  discard(): SyncStats;
+  /**
    * Tells pmsync that [offset, offset + length) of the window was written: required with
    * tracking 'manual', harmless otherwise.
    */
@@ -210,6 +217,8 @@ export interface Region {
    * region.
    */
   pmsync(): SyncStats;
+  /** The same as discard on any of its mappings: every dirty page goes back to its committed bytes. */
+  discard(): SyncStats;
 }
 
 /** An open pool (createPool, openPool); the same surface in exclusive and shared mode. */

@@ -60,7 +60,7 @@ export const SHOOTDOWN_TIMEOUT_MS = 2000;
 export const SHOOTDOWN_POLL_MS = 20;
 
 // Shared mode: regiond, its socket and its protocol (src/regiond, src/wire). Sizes in bytes, times in ms.
-export const PROTOCOL_VERSION = 2; // 2: setAccess, PoolInfo.access
+export const PROTOCOL_VERSION = 3; // 2: setAccess, PoolInfo.access; 3: discard
 /** The socket next to the pool: `.regions-<first 8 hex digits of sha256(pool file name)>.sock`. */
 export const SOCKET_NAME_PREFIX = '.regions-';
 export const SOCKET_NAME_HASH_HEX = 8;

@@ -109,7 +109,7 @@ export class RegionHandle implements Region {
     };
     let mapping: Mapping;
     try {
-      const mapped = mapShared(fd, granted.description, { offset, length, tracking, writable: granted.writable, slot: granted.slot, pmsync: () => this.remotePmsync() });
+      const mapped = mapShared(fd, granted.description, { offset, length, tracking, writable: granted.writable, slot: granted.slot, pmsync: () => this.remotePmsync(), discard: () => this.remoteDiscard() });
       mapping = mapped.mapping;
       this.pool.adopt(mapping, mapped.key);
     } catch (error) {
@@ -138,6 +138,16 @@ export class RegionHandle implements Region {
    */
   private remotePmsync(): SyncStats {
     return this.pool.call<SyncStats>('pmsync', { region: this.ref }).result;
+  }
+
+  /** Puts every dirty page of every mapping of the region, in every process, back to its committed bytes. */
+  discard(): SyncStats {
+    this.requireWritable();
+    return this.remoteDiscard();
+  }
+
+  private remoteDiscard(): SyncStats {
+    return this.pool.call<SyncStats>('discard', { region: this.ref }).result;
   }
 
   private requireWritable(): void {

@@ -53,8 +53,8 @@ export class Mapping {
     readonly tracking: Tracking,
     /** False for a region opened 'ro': stores kill the process with a message naming the region. */
     readonly writable: boolean,
-    /** The region's pmsync, through the pool this mapping was made in. */
-    private readonly commit: () => SyncStats,
+    /** The region's pmsync and discard, through the pool this mapping was made in. */
+    private readonly region: { pmsync: () => SyncStats; discard: () => SyncStats },
   ) {
     assert(offset % PAGE_BYTES === 0, 'mapping: offset page-aligned');
     this.firstPage = offset / PAGE_BYTES;
@@ -91,7 +91,14 @@ export class Mapping {
   pmsync(): SyncStats {
     this.live('pmsync');
     if (!this.writable) throw new RegionError('PERMISSION', `region "${this.copy.label}" is mapped read-only`);
-    return this.commit();
+    return this.region.pmsync();
+  }
+
+  /** Put every page of the region dirtied since the last pmsync, by any mapping, back to its committed bytes. */
+  discard(): SyncStats {
+    this.live('discard');
+    if (!this.writable) throw new RegionError('PERMISSION', `region "${this.copy.label}" is mapped read-only`);
+    return this.region.discard();
   }
 
   /** Tell a 'manual' mapping (or any) that [offset, offset+length) of this mapping was written. */

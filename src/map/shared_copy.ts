@@ -32,6 +32,8 @@ export interface SharedMapOptions {
   slot: number;
   /** Sends the pmsync request to regiond. */
   pmsync: () => SyncStats;
+  /** Sends the discard request to regiond. */
+  discard: () => SyncStats;
 }
 
 /** Copies this process maps, by identity: the memfd's (dev, inode) and the access granted. */
@@ -60,7 +62,7 @@ export function mapShared(fd: number, description: SharedCopyDescription, option
     copy = new SharedCopy(fd, description, options.writable, options.slot);
     copies.set(key, copy);
   }
-  return { mapping: new Mapping(copy, options.offset, options.length, options.tracking, options.writable, options.pmsync), key };
+  return { mapping: new Mapping(copy, options.offset, options.length, options.tracking, options.writable, options), key };
 }
 
 /**

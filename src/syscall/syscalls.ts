@@ -106,7 +106,7 @@ export class Syscalls {
       case 'stageAbort': return { result: this.stagings.abort(client, request.staging) };
       case 'map': return this.map(client, request.region, request.access, request.offset, request.length);
       case 'unmap': return { result: this.unmap(client, request.mapping) };
-      case 'pmsync': return { result: this.pmsync(client, request.region) };
+      case 'pmsync': case 'discard': return { result: this.sync(client, request.region, request.op) };
       default: return unreachable(request, 'request op');
     }
   }
@@ -212,9 +212,8 @@ export class Syscalls {
   }
 
   /**
-   * fsck of the open pool. Mounting did what repair does (replayed the journal, rewrote stale
-   * superblock copies); anything else needs the pool closed, so repair here is refused, not
-   * ignored.
+   * fsck of the open pool. Mounting did what repair does (replay, stale superblock copies);
+   * anything else needs the pool closed, so repair here is refused, not ignored.
    */
   private check(repair: boolean): CheckReport {
     if (repair) throw new RegionError('INVALID', `check with repair needs pool ${this.pool.path} closed: close it, then checkPool(path, { repair: true }) or regions fsck --repair`);
@@ -329,12 +328,13 @@ export class Syscalls {
     return null;
   }
 
-  private pmsync(client: Client, ref: WireRef): SyncStats {
+  /** pmsync commits the working copy's dirty pages; discard puts them back (no copy: nothing dirty). */
+  private sync(client: Client, ref: WireRef, how: 'pmsync' | 'discard'): SyncStats {
     const info = this.kernel.info(ref);
     checkAccess(info, client.credentials, 'rw');
     const copy = this.copies.get(ref.index);
-    if (copy && copy.ref.generation === ref.generation) return copy.pmsync();
-    return { epoch: info.epoch, pages: 0, bytes: 0, linesFlushed: 0, fences: 0, ns: 0 };
+    if (!copy || copy.ref.generation !== ref.generation) return { epoch: info.epoch, pages: 0, bytes: 0, linesFlushed: 0, fences: 0, ns: 0 };
+    return how === 'pmsync' ? copy.pmsync() : copy.discard();
   }
 
   /** The region's shared working copy, made at its first map (again if the slot was reused). */

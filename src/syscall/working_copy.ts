@@ -179,6 +179,20 @@ export class WorkingCopy {
 
   /** The shootdown pmsync; see the header. */
   pmsync(): SyncStats {
+    return this.shootdown((start) => this.commit(start));
+  }
+
+  /**
+   * The same freeze, then every dirty page goes back to its committed bytes (zeros for a
+   * hole) instead of to PM: the copy, and so every mapping of it in every process, is the
+   * region's last pmsync again. Trackers start afresh as after a pmsync.
+   */
+  discard(): SyncStats {
+    return this.shootdown((start) => this.restore(start));
+  }
+
+  /** Freeze every mapper (signal, acknowledgements), run `frozen`, release. */
+  private shootdown(frozen: (start: bigint) => SyncStats): SyncStats {
     const start = process.hrtime.bigint();
     const seq = (Atomics.load(this.words, WORD.requestSeq) + 1) | 0;
     Atomics.store(this.words, WORD.requestSeq, seq);
@@ -196,7 +210,7 @@ export class WorkingCopy {
         }
       }
       this.awaitAcknowledgements(seq);
-      return this.commit(start);
+      return frozen(start);
     } finally {
       Atomics.store(this.words, WORD.releaseSeq, seq);
       if (waiters) addon.futexWake(this.words, WORD.releaseSeq * 4, Infinity);
@@ -261,11 +275,28 @@ export class WorkingCopy {
     }
   }
 
-  private commit(start: bigint): SyncStats {
+  /** Every page stored to since the last pmsync or discard; takes them (the bits clear). */
+  private takeDirty(): number[] {
     let dirty = takeBits(this.words, this.pages);
     if (Atomics.exchange(this.words, WORD.overflow, 0) !== 0) dirty = Array.from({ length: this.pages }, (_, p) => p);
     if (this.compareNext || this.anyMapperCompares()) dirty = this.compareAll(dirty);
     this.compareNext = false;
+    return dirty;
+  }
+
+  private restore(start: bigint): SyncStats {
+    const dirty = this.takeDirty();
+    for (const page of dirty) {
+      const committed = this.kernel.committedPage(this.ref, page);
+      if (committed) this.page(page).set(committed);
+      else this.page(page).fill(0);
+    }
+    const ns = Number(process.hrtime.bigint() - start);
+    return { epoch: this.kernel.info(this.ref).epoch, pages: dirty.length, bytes: 0, linesFlushed: 0, fences: 0, ns };
+  }
+
+  private commit(start: bigint): SyncStats {
+    const dirty = this.takeDirty();
     if (dirty.length === 0) return { epoch: this.kernel.info(this.ref).epoch, pages: 0, bytes: 0, linesFlushed: 0, fences: 0, ns: Number(process.hrtime.bigint() - start) };
     const meter = startMeter(this.kernel.device, start);
     const lastPage = this.pages - 1;

@@ -53,6 +53,7 @@ export type Request = { id: number } & (
   | { op: 'map'; region: WireRef; access: Access; offset: number; length: number; tracking: Tracking }
   | { op: 'unmap'; mapping: number }
   | { op: 'pmsync'; region: WireRef }
+  | { op: 'discard'; region: WireRef }
   | { op: 'close' }
   | { op: 'retire' }
   | { op: 'setAccess'; socketMode?: number; group?: number | null }
@@ -155,6 +156,7 @@ const SHAPES: Record<Op, Shape> = {
   map: { fields: { region: 'ref', access: 'access', offset: 'offset', length: 'size', tracking: 'tracking' }, data: false },
   unmap: { fields: { mapping: 'handle' }, data: false },
   pmsync: { fields: { region: 'ref' }, data: false },
+  discard: { fields: { region: 'ref' }, data: false },
   close: { fields: {}, data: false },
   retire: { fields: {}, data: false },
   setAccess: { fields: { socketMode: 'mode?', group: 'gid?' }, data: false },
