@@ -174,7 +174,8 @@ export interface MappingApi {
    * The opposite of pmsync: puts every page of the region stored to since the last pmsync,
    * through any mapping in any process, back to its committed bytes, with the same freeze
    * (no store lands half way). Stats count the pages put back; nothing is written to PM.
-   * The repair after a writer died inside an update (RegionLock's 'owner-died').
+   * Whole pages go back, whatever they hold, a RegionLock's words in the region included: do
+   * not call it while holding such a lock.
    */
   discard(): SyncStats;
   /**
