@@ -30,10 +30,27 @@ export function octal(mode: number): string {
   return `0${mode.toString(8).padStart(3, '0')}`;
 }
 
+/** Widest NAME column of `ls`: a longer name is cut with an ellipsis (stat and --json show it whole). */
+const NAME_COLUMN_MAX = 40;
+
+/**
+ * A name as a terminal may show it: control characters and backslashes escaped (\xNN, \\),
+ * so a name made before names were restricted cannot move the cursor or hide a character.
+ */
+export function displayName(name: string): string {
+  const escape = (c: string): string => (c === '\\' ? '\\\\' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return name.replace(/[\\\u0000-\u001f\u007f-\u009f]/g, escape);
+}
+
+function columnName(name: string): string {
+  const shown = displayName(name);
+  return shown.length <= NAME_COLUMN_MAX ? shown : `${shown.slice(0, NAME_COLUMN_MAX - 1)}…`;
+}
+
 export function regionTable(regions: RegionInfo[]): string[] {
   const header = ['NAME', 'SIZE', 'ALLOCATED', 'MODE', 'UID', 'GID', 'MODIFIED', 'EPOCH', 'STATE'];
   const rows = regions.map((r) => [
-    r.name,
+    columnName(r.name),
     formatSize(r.sizeBytes),
     formatSize(r.allocatedBytes),
     octal(r.mode),
@@ -48,7 +65,7 @@ export function regionTable(regions: RegionInfo[]): string[] {
 
 export function regionLines(r: RegionInfo): string[] {
   return table([
-    ['name', r.name],
+    ['name', displayName(r.name)],
     ['id', `${r.id} (generation ${r.generation})`],
     ['size', `${formatSize(r.sizeBytes)} (${r.sizeBytes} bytes)`],
     ['allocated', formatSize(r.allocatedBytes)],

@@ -8,7 +8,7 @@
 
 import type { Access, CheckReport, CreateRegionOptions, Pool, PoolInfo, RegionInfo, SizeSpec } from '../api.js';
 import { RegionError } from '../errors.js';
-import { checkMode, checkName } from '../kernel/names.js';
+import { checkMode, checkName, checkNewName } from '../kernel/names.js';
 import type { Mapping } from '../map/mapping.js';
 import { releaseSharedCopies } from '../map/shared_copy.js';
 import { userfaultfdAvailable } from '../map/fault_mechanism.js';
@@ -51,7 +51,7 @@ export class PoolHandle implements Pool {
 
   create(name: string, options: CreateRegionOptions): RegionInfo {
     checkOptions(options, ['size', 'mode'], 'create options');
-    checkName(name);
+    checkNewName(name);
     const size = parseSize(options?.size, 'region size');
     const mode = checkMode(options.mode ?? 0o600);
     return this.call<RegionInfo>('create', { name, size, mode }).result;
@@ -83,7 +83,7 @@ export class PoolHandle implements Pool {
   }
 
   rename(from: string, to: string): void {
-    this.call('rename', { from: checkName(from), to: checkName(to, 'new region name') });
+    this.call('rename', { from: checkName(from), to: checkNewName(to, 'new region name') });
   }
 
   resize(name: string, size: SizeSpec): void {

@@ -14,6 +14,23 @@ export function checkName(name: unknown, what = 'region name'): string {
   return name;
 }
 
+/**
+ * A name for a new region (create, or the target of a rename): checkName, and none of what
+ * makes a name a trap in a path or a terminal: no '/', not '.' or '..', no control character.
+ * Names made before this rule still open, rename and remove (checkName alone).
+ */
+export function checkNewName(name: unknown, what = 'region name'): string {
+  const checked = checkName(name, what);
+  if (checked === '.' || checked === '..') throw new RegionError('INVALID', `${what} "${checked}" is reserved`);
+  if (checked.includes('/')) throw new RegionError('INVALID', `${what} ${JSON.stringify(checked)} contains "/"`);
+  const control = /[\u0000-\u001f\u007f-\u009f]/.exec(checked)?.[0];
+  if (control !== undefined) {
+    const code = `U+${control.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+    throw new RegionError('INVALID', `${what} ${JSON.stringify(checked)} contains the control character ${code}`);
+  }
+  return checked;
+}
+
 export function checkRegionSize(sizeBytes: number, capacityBytes: number): number {
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 1) throw new RegionError('INVALID', `region size ${sizeBytes} is not a positive whole number of bytes`);
   const limit = Math.min(capacityBytes, REGION_BYTES_MAX);

@@ -18,7 +18,7 @@ import { RegionError } from '../errors.js';
 import { type AccessChange, changeAccess, requirePoolOwner } from '../kernel/access.js';
 import { checkAccess } from '../kernel/permission.js';
 import { damagedRegion } from '../kernel/quarantine.js';
-import { checkRegionSize } from '../kernel/names.js';
+import { checkNewName, checkRegionSize } from '../kernel/names.js';
 import type { RegionManager, RegionRef } from '../kernel/region_manager.js';
 import { finishMeter, startMeter } from '../map/sync_stats.js';
 import { unreachable } from '../util/assert.js';
@@ -115,7 +115,7 @@ export class Syscalls {
 
   private create(client: Client, name: string, size: number, mode: number): RegionInfo {
     const sizeBytes = checkRegionSize(size, this.kernel.capacityBytes);
-    return this.kernel.create(name, sizeBytes, { mode, uid: client.peer.uid, gid: client.peer.gids[0] ?? 0 });
+    return this.kernel.create(checkNewName(name), sizeBytes, { mode, uid: client.peer.uid, gid: client.peer.gids[0] ?? 0 });
   }
 
   private open(client: Client, name: string, access: Access): { region: WireRef; info: RegionInfo } {
@@ -144,7 +144,7 @@ export class Syscalls {
   private rename(client: Client, from: string, to: string): null {
     const ref = this.kernel.lookup(from);
     requireOwner(this.kernel.info(ref), client, 'rename');
-    this.kernel.rename(ref, to);
+    this.kernel.rename(ref, checkNewName(to, 'new region name'));
     return null;
   }
 

@@ -22,22 +22,21 @@ export function parseSize(spec: number | string, what = 'size'): number {
   return bytes;
 }
 
-/** A byte count for people, exact where it can be: '64 KiB', '1536 MiB', '512 B'; else one decimal ('1.2 KiB'). */
+/**
+ * A byte count for people, in the largest unit it reaches: '64 KiB', '63.5 MiB', '1.5 GiB'. Never
+ * rounded into one that reads as exact: 4097 is '4.001 KiB', and where three decimals cannot
+ * tell, the bytes themselves ('3145735 B').
+ */
 export function formatSize(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let value = bytes;
   let unit = 0;
-  while (value >= 1024 && unit < units.length - 1 && value % 1024 === 0) {
-    value /= 1024;
-    unit++;
+  while (unit < units.length - 1 && bytes >= 1024 ** (unit + 1)) unit++;
+  const value = bytes / 1024 ** unit;
+  if (Number.isInteger(value)) return `${value} ${units[unit]}`;
+  // Never round a size into one that reads as exact (4097 bytes is not "4.0 KiB").
+  for (const digits of [1, 2, 3]) {
+    const shown = value.toFixed(digits);
+    if (!/\.0+$/.test(shown)) return `${shown} ${units[unit]}`;
   }
-  if (unit === 0 && bytes >= 1024) {
-    value = bytes;
-    while (value >= 1024 && unit < units.length - 1) {
-      value /= 1024;
-      unit++;
-    }
-    return `${value.toFixed(1)} ${units[unit]}`;
-  }
-  return `${value} ${units[unit]}`;
+  return `${bytes} B`;
 }

@@ -1,10 +1,10 @@
-// Region commands: create, ls, stat, rm, mv, resize. Each opens the pool, makes one API call,
+// Region commands: create, ls, stat, rm, mv, resize, chmod. Each opens the pool, makes one API call,
 // prints its result.
 
 import type { Command } from 'commander';
 import { formatSize } from '../../util/size.js';
 import { act, globalsOf, octalArg, sizeArg, withCommonOptions, withPool } from '../context.js';
-import { emit, octal, regionLines, regionTable } from '../output.js';
+import { displayName, emit, octal, regionLines, regionTable } from '../output.js';
 
 export function registerRegionCommands(program: Command): void {
   // --mode here is the region's permission bits; the pool mode goes before the command name.
@@ -19,6 +19,9 @@ export function registerRegionCommands(program: Command): void {
   withCommonOptions(program.command('resize').argument('<name>').description('change the size of a region'))
     .requiredOption('--size <size>', 'new region size', sizeArg('region size'))
     .action(act(resize));
+  withCommonOptions(program.command('chmod').argument('<name>').argument('<mode>', 'permission bits in octal, e.g. 0640', octalArg)
+    .description("change a region's permission bits (its owner or root)"))
+    .action(act(chmod));
 }
 
 function create(cmd: Command, name: string): void {
@@ -50,6 +53,12 @@ function rename(cmd: Command, from: string, to: string): void {
   const globals = globalsOf(cmd);
   withPool(globals, (pool) => pool.rename(from, to));
   emit(globals, { ok: true }, () => [`renamed region ${from} to ${to}`]);
+}
+
+function chmod(cmd: Command, name: string, mode: number): void {
+  const globals = globalsOf(cmd);
+  withPool(globals, (pool) => pool.chmod(name, mode));
+  emit(globals, { ok: true, mode: octal(mode) }, () => [`region ${displayName(name)}: mode ${octal(mode)}`]);
 }
 
 function resize(cmd: Command, name: string): void {
