@@ -74,8 +74,13 @@ export function withPool<T>(globals: Globals, use: (pool: Pool) => T): T {
 // Option-value parsers: a malformed value is a usage error (exit 2), so RegionErrors from
 // parsing become commander's InvalidArgumentError.
 
-export function sizeArg(what: string): (value: string) => number {
-  return (value) => usage(() => parseSize(value, what));
+/** A size argument; `positive` (sizes of pools and regions) also refuses 0: a usage error, exit 2. */
+export function sizeArg(what: string, positive = false): (value: string) => number {
+  return (value) => {
+    const bytes = usage(() => parseSize(value, what));
+    if (positive && bytes === 0) throw new InvalidArgumentError(`${what} must be more than 0 bytes`);
+    return bytes;
+  };
 }
 
 export function octalArg(value: string): number {

@@ -10,14 +10,14 @@ import { accessLine, emit, poolLines, problemLine } from '../output.js';
 
 export function registerPoolCommands(program: Command): void {
   withCommonOptions(program.command('mkpool').description('create a pool file'), { poolMode: false })
-    .requiredOption('--size <size>', 'pool size, e.g. 64MiB', sizeArg('pool size'))
+    .requiredOption('--size <size>', 'pool size, e.g. 64MiB', sizeArg('pool size', true))
     .addOption(new Option('--persistence <how>', 'how stores are made durable').choices(['pmem', 'msync', 'auto']).default('auto'))
     .option('--socket-mode <octal>', "who may connect to the pool's regiond: its socket's mode, 0600 (default, the owner only) to 0666", octalArg)
     .option('--group <group>', "the group the socket's group bits admit (a name or a gid)")
     .action(act(mkpool));
   withCommonOptions(program.command('info').description('show the pool: capacity, use, persistence')).action(act(info));
   withCommonOptions(program.command('grow').description('grow the pool to a new size'))
-    .requiredOption('--size <size>', 'new pool size', sizeArg('pool size'))
+    .requiredOption('--size <size>', 'new pool size', sizeArg('pool size', true))
     .action(act(grow));
   withCommonOptions(program.command('set-access').description("set who may connect to the pool's regiond (its owner or root only)"))
     .option('--socket-mode <octal>', "the socket's mode, 0600 (the owner only) to 0666 (everyone)", octalArg)

@@ -9,7 +9,7 @@ import { displayName, emit, octal, regionLines, regionTable } from '../output.js
 export function registerRegionCommands(program: Command): void {
   // --mode here is the region's permission bits; the pool mode goes before the command name.
   withCommonOptions(program.command('create').argument('<name>').description('create a region'), { poolMode: false })
-    .requiredOption('--size <size>', 'region size, e.g. 64MiB', sizeArg('region size'))
+    .requiredOption('--size <size>', 'region size, e.g. 64MiB', sizeArg('region size', true))
     .option('--mode <octal>', 'permission bits (default 0600)', octalArg)
     .action(act(create));
   withCommonOptions(program.command('ls').description('list the regions')).action(act(list));
@@ -17,7 +17,7 @@ export function registerRegionCommands(program: Command): void {
   withCommonOptions(program.command('rm').argument('<name>').description('remove a region')).action(act(remove));
   withCommonOptions(program.command('mv').argument('<old>').argument('<new>').description('rename a region')).action(act(rename));
   withCommonOptions(program.command('resize').argument('<name>').description('change the size of a region'))
-    .requiredOption('--size <size>', 'new region size', sizeArg('region size'))
+    .requiredOption('--size <size>', 'new region size', sizeArg('region size', true))
     .action(act(resize));
   withCommonOptions(program.command('chmod').argument('<name>').argument('<mode>', 'permission bits in octal, e.g. 0640', octalArg)
     .description("change a region's permission bits (its owner or root)"))
