@@ -1,4 +1,4 @@
-// Limits: 100,000 regions in one pool, a full region table, a full pool, bad names and sizes.
+// Limits: 100,000 regions in one pool, a full region table, a full pool (NO_SPACE at pmsync), bad names and sizes.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -63,4 +63,21 @@ test('names and sizes are validated', () => {
 
 test('a pool too small for its journal is refused', () => {
   assert.throws(() => RegionManager.format(new SimDevice({ sizeBytes: 8 * 4096 })), (e) => isRegionError(e, 'INVALID'));
+});
+
+test('a full pool is NO_SPACE at pmsync, saying the blocks it needed and those free; nothing changes', () => {
+  const device = new SimDevice({ sizeBytes: 64 * 4096 });
+  RegionManager.format(device);
+  const kernel = RegionManager.mount(device, 'small');
+  kernel.create('r', 64 * 4096, OWNER); // as large as the pool: more pages than it has free blocks
+  const ref = kernel.lookup('r');
+  const page = (p: number): { page: number; bytes: Uint8Array } => ({ page: p, bytes: new Uint8Array(4096).fill(p) });
+  const free = kernel.poolCounts().freeBytes / 4096;
+  const many = Array.from({ length: free + 5 }, (_, p) => page(p));
+  const says = `need ${free + 5} new blocks and the pool has ${free} free`;
+  assert.throws(() => kernel.commitPages(ref, many), (e) => isRegionError(e, 'NO_SPACE') && e.message.includes(says));
+  assert.equal(kernel.info(ref).epoch, 0, 'nothing was committed');
+  assert.ok(kernel.check().ok);
+  kernel.commitPages(ref, [page(3)]); // and the pool goes on
+  assert.equal(kernel.committedPage(ref, 3)?.[0], 3);
 });

@@ -24,12 +24,17 @@ test('a new name cannot be "/", ".", ".." or hold a control character; each is I
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'regions-names-'));
   const pool = createPool(path.join(dir, 'n.pool'), { size: '4MiB', mode: 'exclusive' });
   try {
-    const cases: [string, RegExp][] = [['a/b', /contains "\/"/], ['.', /is reserved/], ['..', /is reserved/], ['bell\u0007', /control character U\+0007/], ['esc\u001b[2J', /U\+001B/], ['c1\u0085', /U\+0085/]];
+    const cases: [string, RegExp][] = [
+      ['a/b', /contains "\/"/], ['.', /is reserved/], ['..', /is reserved/],
+      ['bell\u0007', /control character U\+0007/], ['esc\u001b[2J', /U\+001B/], ['c1\u0085', /U\+0085/],
+    ];
     for (const [name, why] of cases) {
-      assert.throws(() => pool.create(name, { size: 4096 }), (e) => isRegionError(e, 'INVALID') && why.test(e.message), JSON.stringify(name));
+      const invalid = (e: unknown): boolean => isRegionError(e, 'INVALID') && why.test(e.message);
+      assert.throws(() => pool.create(name, { size: 4096 }), invalid, JSON.stringify(name));
     }
     pool.create('fine', { size: 4096 });
-    assert.throws(() => pool.rename('fine', 'x/y'), (e) => isRegionError(e, 'INVALID') && /contains "\/"/.test(e.message));
+    const slash = (e: unknown): boolean => isRegionError(e, 'INVALID') && /contains "\/"/.test(e.message);
+    assert.throws(() => pool.rename('fine', 'x/y'), slash);
     pool.create('ok.name..with dots', { size: 4096 }); // dots inside a name are fine
     assert.deepEqual(pool.list().map((r) => r.name), ['fine', 'ok.name..with dots']);
   } finally {
@@ -45,14 +50,17 @@ test('a name made before the rule still works and prints escaped; ls columns sta
     const device = FileDevice.create(file, { sizeBytes: 4 * 1024 * 1024 });
     RegionManager.format(device);
     const kernel = RegionManager.mount(device, file);
-    kernel.create('bell\u0007\u001b[2J', 4096, { mode: 0o600, uid: process.getuid?.() ?? 0, gid: 0 }); // as an older build allowed
-    kernel.create('n'.repeat(255), 4096, { mode: 0o600, uid: process.getuid?.() ?? 0, gid: 0 });
+    const owner = { mode: 0o600, uid: process.getuid?.() ?? 0, gid: 0 };
+    kernel.create('bell\u0007\u001b[2J', 4096, owner); // as an older build allowed
+    kernel.create('n'.repeat(255), 4096, owner);
     device.close();
     const ls = regions(['-p', file, 'ls']);
     assert.equal(ls.status, 0, ls.stderr);
     assert.ok(!/[\u0000-\u001f]/.test(ls.stdout.replace(/\n/g, '')), 'no control character reaches the terminal');
     assert.match(ls.stdout, /bell\\x07\\x1b\[2J/);
-    const widest = Math.max(...ls.stdout.trim().split('\n').map((line) => line.indexOf(' SIZE') >= 0 ? line.indexOf(' SIZE') : line.search(/ {2,}\d/)));
+    const nameWidth = (line: string): number =>
+      (line.includes(' SIZE') ? line.indexOf(' SIZE') : line.search(/ {2,}\d/));
+    const widest = Math.max(...ls.stdout.trim().split('\n').map(nameWidth));
     assert.ok(widest <= 44, `the NAME column is ${widest} wide`);
     const chmod = regions(['-p', file, 'chmod', 'bell\u0007\u001b[2J', '0640']);
     assert.equal(chmod.status, 0, chmod.stderr);

@@ -26,7 +26,8 @@ test('a size of 0 or no size at all is a usage error (exit 2) and creates nothin
   try {
     const pool = path.join(dir, 'p.pool');
     for (const size of ['0', 'abc', '-1']) {
-      const run = spawnSync(process.execPath, [bin, '-p', pool, 'mkpool', '--size', size], { encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+      const env = { ...process.env, CI: 'true' };
+      const run = spawnSync(process.execPath, [bin, '-p', pool, 'mkpool', '--size', size], { encoding: 'utf8', env });
       assert.equal(run.status, 2, `--size ${size}: ${run.stderr}`);
       assert.match(run.stderr, /pool size/);
     }

@@ -12,7 +12,9 @@ import { runClient } from './fixtures/regiond-harness.js';
 process.env['REGIONS_QUIET'] = '1';
 delete process.env['REGIONS_POOL'];
 
-async function withPool(mode: Exclude<PoolMode, 'auto'>, body: (pool: Pool, file: string) => Promise<void> | void): Promise<void> {
+type Body = (pool: Pool, file: string) => Promise<void> | void;
+
+async function withPool(mode: Exclude<PoolMode, 'auto'>, body: Body): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'regions-discard-'));
   const file = path.join(dir, 'discard.pool');
   const pool = createPool(file, { size: '16MiB', mode });
@@ -30,7 +32,7 @@ async function withPool(mode: Exclude<PoolMode, 'auto'>, body: (pool: Pool, file
 
 for (const mode of ['exclusive', 'shared'] as const) {
   for (const tracking of ['manual', 'fault'] as Tracking[]) {
-    test(`${mode}, ${tracking}: discard puts every dirty page back, in every mapping; the next pmsync commits only later stores`, () =>
+    test(`${mode}, ${tracking}: discard puts dirty pages back everywhere; pmsync then commits only later stores`, () =>
       withPool(mode, (pool) => {
         const region = pool.open('r');
         const mapping = region.map({ tracking });

@@ -109,7 +109,10 @@ export class RegionHandle implements Region {
     };
     let mapping: Mapping;
     try {
-      const mapped = mapShared(fd, granted.description, { offset, length, tracking, writable: granted.writable, slot: granted.slot, pmsync: () => this.remotePmsync(), discard: () => this.remoteDiscard() });
+      const mapped = mapShared(fd, granted.description, {
+        offset, length, tracking, writable: granted.writable, slot: granted.slot,
+        pmsync: () => this.remotePmsync(), discard: () => this.remoteDiscard(),
+      });
       mapping = mapped.mapping;
       this.pool.adopt(mapping, mapped.key);
     } catch (error) {

@@ -23,7 +23,6 @@
 // Each of these is CORRUPT at mount. fsck can restore a record or a commit word damaged by
 // one flipped bit (record_repair.ts), which is what its messages offer.
 
-import { RegionError } from '../errors.js';
 import { type JournalRecord, RECORD_HEADER_OFFSET } from '../format/journal_record.js';
 import { correctOneBit, CORRECTABLE_RECORD_BYTES_MAX } from '../format/record_repair.js';
 import { SLOT_SEQUENCE_MODULUS } from '../format/slot.js';

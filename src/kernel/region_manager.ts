@@ -8,19 +8,19 @@ import { randomBytes } from 'node:crypto';
 import type { CheckReport, RegionInfo } from './types.js';
 import type { PoolAccess } from '../format/superblock.js';
 import {
-  SOCKET_MODE_DEFAULT, BLOCK_BYTES, FORMAT_VERSION, FORMAT_VERSION_ZERO_HOLES, journalBlocksFor,
+  BLOCK_BYTES, FORMAT_VERSION, FORMAT_VERSION_ZERO_HOLES, journalBlocksFor,
   JOURNAL_START_BLOCK_INITIAL, MAX_POOL_BLOCKS, MAX_SLOTS, PAGE_BYTES, POOL_BLOCKS_MIN, TABLE_ROOT_BLOCK,
 } from '../constants.js';
 import { RegionError } from '../errors.js';
 import { holeBlock } from '../format/entry.js';
 import { RECORD_KIND } from '../format/journal_record.js';
 import { emptySlot, type Slot, SLOT_STATE } from '../format/slot.js';
-import type { Superblock } from '../format/superblock.js';
 import type { PmDevice } from '../pm/device.js';
 import { assert } from '../util/assert.js';
 import { checkMounted } from './check.js';
 import { InvariantViolation } from './invariants.js';
-import { KernelState, type KernelOptions, type RegionRef } from './kernel_state.js';
+import type { KernelOptions, RegionRef } from './kernel_state.js';
+import { PoolUpdates } from './pool_updates.js';
 import { countPages, deepen, levelsFor, lookupPage, releaseTree, setPage, shrink, walkPages, walkTree, zeroTail } from './page_table.js';
 import { damagedRegion, forEachSalvagedPage, salvagePage } from './quarantine.js';
 import { recoverJournal } from './recovery.js';
@@ -41,7 +41,7 @@ export interface CommitResult {
   pages: number;
 }
 
-export class RegionManager extends KernelState {
+export class RegionManager extends PoolUpdates {
   /** Writes an empty pool onto the device (mkfs); access null leaves the default. */
   static format(device: PmDevice, now = Date.now(), access: PoolAccess | null = null): void {
     const poolBlocks = device.sizeBytes / BLOCK_BYTES;
@@ -95,11 +95,6 @@ export class RegionManager extends KernelState {
   }
 
   // ---- namespace -------------------------------------------------------------------------
-
-  get capacityBytes(): number {
-    this.usable();
-    return this.sb.poolBlocks * BLOCK_BYTES;
-  }
 
   lookup(name: string): RegionRef {
     this.usable();
@@ -280,9 +275,14 @@ export class RegionManager extends KernelState {
    * switches them all at once, with the slot's new epoch. Pages must be distinct and inside
    * the region.
    */
-  commitPages(ref: RegionRef, pages: Iterable<{ page: number; bytes: Uint8Array }>, now = Date.now()): CommitResult {
+  commitPages(ref: RegionRef, pages: readonly { page: number; bytes: Uint8Array }[], now = Date.now()): CommitResult {
     this.usable();
     const slot = this.slot(ref);
+    const free = this.allocator.freeBlocks;
+    if (pages.length > free) {
+      throw new RegionError('NO_SPACE', `pmsync of region "${slot.name}": its ${pages.length} dirty pages need ${pages.length} `
+        + `new blocks and the pool has ${free} free (of ${this.sb.poolBlocks}); grow the pool or remove regions; nothing was committed`);
+    }
     const regionPages = pagesFor(slot.sizeBytes);
     const tree = { root: slot.root, levels: slot.levels };
     const tx = this.begin(RECORD_KIND.pmsync, ref.index, slot.generation, slot.epoch + 1);
@@ -320,76 +320,6 @@ export class RegionManager extends KernelState {
       slotsMax: MAX_SLOTS,
       journalBytes: this.journal.blockCount * BLOCK_BYTES,
     };
-  }
-
-  /**
-   * Online growth: the device grows first, then the superblock (the commit point is copy 0);
-   * the journal moves to the new space when the bigger pool needs a bigger one. A device that
-   * cannot grow (NO_SPACE: the file system is full) changes nothing: the pool stays usable at
-   * its old size. A failure after that stops the kernel (fail-stop).
-   */
-  grow(sizeBytes: number): void {
-    this.usable();
-    if (!Number.isSafeInteger(sizeBytes) || sizeBytes % BLOCK_BYTES !== 0) throw new RegionError('INVALID', `pool size ${sizeBytes} is not a multiple of ${BLOCK_BYTES}`);
-    if (sizeBytes < this.capacityBytes) throw new RegionError('INVALID', `pools only grow: ${sizeBytes} is smaller than the current ${this.capacityBytes} bytes`);
-    if (sizeBytes === this.capacityBytes) return;
-    const poolBlocks = sizeBytes / BLOCK_BYTES;
-    if (poolBlocks > MAX_POOL_BLOCKS) throw new RegionError('INVALID', `a pool holds at most ${MAX_POOL_BLOCKS} blocks`);
-    const oldBlocks = this.sb.poolBlocks;
-    const relocate = journalBlocksFor(poolBlocks) > this.sb.journalBlocks;
-    // A moved journal is sized for twice the new pool when that fits, so growing in small
-    // steps does not move it every time.
-    const roomy = journalBlocksFor(2 * poolBlocks);
-    const journalBlocks = oldBlocks + roomy <= poolBlocks ? roomy : journalBlocksFor(poolBlocks);
-    if (relocate && oldBlocks + journalBlocks > poolBlocks) throw new RegionError('INVALID', `growing to ${sizeBytes} bytes leaves no room for the larger journal; grow by more`);
-    if (this.device.sizeBytes < sizeBytes) this.device.resize(sizeBytes); // reserves the space, or throws
-    const next: Superblock = { ...this.sb, sequence: this.sb.sequence + 1, poolBlocks };
-    this.failStop('a pool growth', () => this.switchSuperblock(next, relocate ? journalBlocks : 0));
-    this.verify('a pool growth');
-  }
-
-  /** grow's commit: the new journal's commit words, the superblock, then the DRAM state. */
-  private switchSuperblock(next: Superblock, journalBlocks: number): void {
-    const relocate = journalBlocks > 0;
-    const oldBlocks = this.sb.poolBlocks;
-    if (relocate) {
-      // The new space was never part of the pool, so it holds no old record; clearing the two
-      // commit words is enough to make sure no half starts out looking committed.
-      const start = oldBlocks * BLOCK_BYTES;
-      const halfBytes = (journalBlocks / 2) * BLOCK_BYTES;
-      for (const half of [start, start + halfBytes]) {
-        this.device.fill(half, 8, 0);
-        this.device.flush(half, 8);
-      }
-      Object.assign(next, { journalStart: oldBlocks, journalBlocks });
-    }
-    if (relocate) this.device.fence(); // the last commit's in-place applies are durable before the old journal goes
-    writeSuperblocks(this.device, next); // commit point: copy 0 durable
-    const old = this.sb;
-    this.sb = next;
-    this.allocator.grow(next.poolBlocks);
-    this.table.setPoolBlocks(next.poolBlocks);
-    if (relocate) {
-      this.allocator.claimRange(next.journalStart, next.journalBlocks);
-      for (let b = old.journalStart; b < old.journalStart + old.journalBlocks; b++) this.allocator.release(b);
-      this.journal.relocate(next.journalStart, next.journalBlocks);
-    }
-  }
-
-  /** Who may connect to regiond: the pool's setting, or the default (owner only) if it never set one. */
-  get access(): PoolAccess {
-    this.usable();
-    return this.sb.access ?? { socketMode: SOCKET_MODE_DEFAULT, group: null };
-  }
-
-  /** One superblock update (commit point: copy 0 durable), as grow; the caller has checked access. */
-  setAccess(access: PoolAccess): void {
-    this.usable();
-    if (this.sb.access?.socketMode === access.socketMode && this.sb.access.group === access.group) return;
-    const next: Superblock = { ...this.sb, sequence: this.sb.sequence + 1, access: { ...access } };
-    this.failStop('a pool access update', () => writeSuperblocks(this.device, next));
-    this.sb = next;
-    this.verify('a pool access update');
   }
 
   /** Re-walks the pool from PM and compares with the DRAM state (fsck of a mounted pool). */

@@ -114,8 +114,8 @@ export class Syscalls {
   // ---- namespace ---------------------------------------------------------------------------
 
   private create(client: Client, name: string, size: number, mode: number): RegionInfo {
-    const sizeBytes = checkRegionSize(size, this.kernel.capacityBytes);
-    return this.kernel.create(checkNewName(name), sizeBytes, { mode, uid: client.peer.uid, gid: client.peer.gids[0] ?? 0 });
+    const owner = { mode, uid: client.peer.uid, gid: client.peer.gids[0] ?? 0 };
+    return this.kernel.create(checkNewName(name), checkRegionSize(size, this.kernel.capacityBytes), owner);
   }
 
   private open(client: Client, name: string, access: Access): { region: WireRef; info: RegionInfo } {
@@ -333,8 +333,8 @@ export class Syscalls {
     const info = this.kernel.info(ref);
     checkAccess(info, client.credentials, 'rw');
     const copy = this.copies.get(ref.index);
-    if (!copy || copy.ref.generation !== ref.generation) return { epoch: info.epoch, pages: 0, bytes: 0, linesFlushed: 0, fences: 0, ns: 0 };
-    return how === 'pmsync' ? copy.pmsync() : copy.discard();
+    if (copy && copy.ref.generation === ref.generation) return how === 'pmsync' ? copy.pmsync() : copy.discard();
+    return { epoch: info.epoch, pages: 0, bytes: 0, linesFlushed: 0, fences: 0, ns: 0 };
   }
 
   /** The region's shared working copy, made at its first map (again if the slot was reused). */

@@ -19,8 +19,10 @@ export function registerRegionCommands(program: Command): void {
   withCommonOptions(program.command('resize').argument('<name>').description('change the size of a region'))
     .requiredOption('--size <size>', 'new region size', sizeArg('region size', true))
     .action(act(resize));
-  withCommonOptions(program.command('chmod').argument('<name>').argument('<mode>', 'permission bits in octal, e.g. 0640', octalArg)
-    .description("change a region's permission bits (its owner or root)"))
+  const chmodCommand = program.command('chmod').argument('<name>')
+    .argument('<mode>', 'permission bits in octal, e.g. 0640', octalArg)
+    .description("change a region's permission bits (its owner or root)");
+  withCommonOptions(chmodCommand)
     .action(act(chmod));
 }
 
