@@ -123,8 +123,26 @@ function lockExclusive(device: FileDevice, poolPath: string): void {
   }
   const holder = poolHolder(device);
   if (holder > 0 && isRegiond(holder)) throw socketMissing(socketAddress(poolPath), holder); // it serves, but its socket does not answer
+  if (openedHere(device)) {
+    const message = `pool ${poolPath} is already open in exclusive mode in this process; use that pool or close it`;
+    throw new RegionError('BUSY', message);
+  }
   const who = holder > 0 ? `pid ${holder}` : 'another process';
   throw new RegionError('BUSY', `pool ${poolPath} is held exclusively by ${who}; open it with mode 'shared' or stop that process`);
+}
+
+/** Whether another descriptor of this process has the pool file open (a second exclusive open here). */
+function openedHere(device: FileDevice): boolean {
+  const { dev, ino } = fs.fstatSync(device.fd);
+  return fs.readdirSync('/proc/self/fd').some((fd) => {
+    if (Number(fd) === device.fd) return false;
+    try {
+      const st = fs.statSync(`/proc/self/fd/${fd}`);
+      return st.dev === dev && st.ino === ino;
+    } catch {
+      return false; // closed meanwhile, or the directory's own descriptor
+    }
+  });
 }
 
 function checkPoolMode(mode: unknown): PoolMode {

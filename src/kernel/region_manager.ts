@@ -278,6 +278,7 @@ export class RegionManager extends PoolUpdates {
   commitPages(ref: RegionRef, pages: readonly { page: number; bytes: Uint8Array }[], now = Date.now()): CommitResult {
     this.usable();
     const slot = this.slot(ref);
+    if (pages.length === 0) return { epoch: slot.epoch, pages: 0 }; // nothing to make durable: no record, no fence
     const free = this.allocator.freeBlocks;
     if (pages.length > free) {
       throw new RegionError('NO_SPACE', `pmsync of region "${slot.name}": its ${pages.length} dirty pages need ${pages.length} `

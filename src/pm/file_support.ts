@@ -2,6 +2,7 @@
 // checks, tmpfs detection, directory sync, and operating-system failures as RegionErrors
 // that name the file and what to do.
 
+import path from 'node:path';
 import fs from 'node:fs';
 import { CHUNK_BYTES_MAX } from '../arch/addon.js';
 import { RegionError } from '../errors.js';
@@ -87,6 +88,10 @@ export function errnoCode(error: unknown): string | undefined {
 export function fsError(error: unknown, file: string, action: string): RegionError {
   const code = errnoCode(error);
   const cause = { cause: error };
+  if (code === 'ENOENT' && action === 'create') {
+    const message = `cannot create pool file ${file}: the directory ${path.dirname(file)} does not exist`;
+    return new RegionError('NOT_FOUND', message, cause);
+  }
   if (code === 'ENOENT') {
     return new RegionError('NOT_FOUND', `pool file ${file} does not exist; create it first`, cause);
   }
