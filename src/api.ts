@@ -3,6 +3,7 @@
 
 import type { Access, CheckReport, RegionInfo } from './kernel/types.js';
 import type { PoolAccess } from './format/superblock.js';
+import type { Mechanism } from './map/tracker.js';
 
 export type { Access, CheckProblem, CheckReport, RegionInfo } from './kernel/types.js';
 export type { PoolAccess } from './format/superblock.js';
@@ -164,6 +165,11 @@ export interface MappingApi {
   readonly length: number;
   /** The dirty tracking of this mapping. */
   readonly tracking: Tracking;
+  /**
+   * What does the tracking here: 'userfaultfd' or 'mprotect' for 'fault', 'compare' for
+   * 'scan', 'manual' for 'manual'; 'read-only' for a read-only mapping.
+   */
+  readonly mechanism: Mechanism | 'read-only';
   /**
    * Makes every page of the region stored to since the last pmsync, through any mapping in any
    * process, durable atomically; after a crash the region is exactly the state of the last

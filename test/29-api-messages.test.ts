@@ -1,12 +1,12 @@
 // What the API says and does at the edges a new user meets first: creating a pool in a
 // directory that does not exist names the directory; a second exclusive open in the same
-// process says so; an empty write commits nothing and does not fence.
+// process says so; an empty write commits nothing and does not fence; m.mechanism is typed.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { createPool, isRegionError, openPool } from '../src/index.js';
+import { createPool, isRegionError, type MappingApi, openPool } from '../src/index.js';
 
 process.env['REGIONS_QUIET'] = '1';
 delete process.env['REGIONS_POOL'];
@@ -37,6 +37,21 @@ test('a second exclusive open in the same process says it is this process, and a
     const stats = region.write(0, new Uint8Array(0));
     assert.deepEqual([stats.pages, stats.fences, stats.linesFlushed], [0, 0, 0]);
     assert.equal(region.info().epoch, 0, 'nothing was committed');
+  } finally {
+    pool.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a mapping says which mechanism tracks it, through the public type', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'regions-msg-'));
+  const pool = createPool(path.join(dir, 'm.pool'), { size: '4MiB', mode: 'exclusive' });
+  try {
+    pool.create('r', { size: '8KiB' });
+    const mappings: MappingApi[] = [pool.open('r').map({ tracking: 'manual' }), pool.open('r', { access: 'ro' }).map()];
+    assert.deepEqual(mappings.map((m) => m.mechanism), ['manual', 'read-only']);
+    const fault = pool.open('r').map({ tracking: 'fault' }).mechanism;
+    assert.ok(fault === 'userfaultfd' || fault === 'mprotect', fault);
   } finally {
     pool.close();
     fs.rmSync(dir, { recursive: true, force: true });
