@@ -39,6 +39,8 @@ static const char *futex_wait_until(uint32_t *word, uint32_t expected, double ti
   int64_t deadline = deadline_after_ms(timeout_ms);
   bool forever = deadline == INT64_MAX;
   *err = 0;
+  // As Atomics.wait: a word that differs is 'not-equal' whatever the timeout, a zero one too.
+  if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != expected) return "not-equal";
   for (;;) {
     struct timespec left_ts, *timeout = NULL;
     if (!forever) {

@@ -57,3 +57,20 @@ test('a mapping says which mechanism tracks it, through the public type', () => 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('wait on a word that differs is not-equal even with no time to wait; wait and notify dirty no page', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'regions-msg-'));
+  const pool = createPool(path.join(dir, 'w.pool'), { size: '4MiB', mode: 'exclusive' });
+  try {
+    pool.create('r', { size: '16KiB' });
+    const m = pool.open('r').map({ tracking: 'fault' });
+    new Uint8Array(m.buffer)[0] = 1;
+    assert.equal(m.pmsync().pages, 1);
+    assert.deepEqual([m.wait(1024, 5, 0), m.wait(1024, 0, 0), m.wait(1024, 5, 10)], ['not-equal', 'timed-out', 'not-equal']);
+    assert.equal(m.notify(2048), 0);
+    assert.equal(m.pmsync().pages, 0, 'a futex on a page does not make it dirty');
+  } finally {
+    pool.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
