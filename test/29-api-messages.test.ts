@@ -66,7 +66,8 @@ test('wait on a word that differs is not-equal even with no time to wait; wait a
     const m = pool.open('r').map({ tracking: 'fault' });
     new Uint8Array(m.buffer)[0] = 1;
     assert.equal(m.pmsync().pages, 1);
-    assert.deepEqual([m.wait(1024, 5, 0), m.wait(1024, 0, 0), m.wait(1024, 5, 10)], ['not-equal', 'timed-out', 'not-equal']);
+    const results = [m.wait(1024, 5, 0), m.wait(1024, 0, 0), m.wait(1024, 5, 10)];
+    assert.deepEqual(results, ['not-equal', 'timed-out', 'not-equal']);
     assert.equal(m.notify(2048), 0);
     assert.equal(m.pmsync().pages, 0, 'a futex on a page does not make it dirty');
   } finally {
