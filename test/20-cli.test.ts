@@ -168,7 +168,7 @@ test('write of more than one page is one commit, and read streams it back', () =
   assert.equal(stats.pages, 76, 'ceil((300 KiB + 7) / 4 KiB) pages in one pmsync');
   assert.equal(json<RegionInfo>([...p, 'stat', 'big']).epoch, stats.epoch);
   assert.deepEqual(ok([...p, 'read', 'big', '--offset', '64KiB', '--length', String(bytes.length)]).stdout, bytes);
-  assert.match(ok([...p, 'write', 'big'], { input: 'x' }).stdout.toString(), /^wrote 1 B to big at offset 0; epoch \d+: 1 pages/);
+  assert.match(ok([...p, 'write', 'big'], { input: 'x' }).stdout.toString(), /^wrote 1 B to big at offset 0; epoch \d+: 1 page,/);
 });
 
 test('write or read outside the region fails before touching it', () => {

@@ -26,6 +26,11 @@ export function isoTime(ms: number): string {
   return new Date(ms).toISOString();
 }
 
+/** "1 page", "2 pages": a count with its noun (plural by -s, which every noun here takes). */
+export function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 export function octal(mode: number): string {
   return `0${mode.toString(8).padStart(3, '0')}`;
 }
@@ -107,7 +112,8 @@ export function accessLine(access: PoolAccess): string {
 }
 
 export function syncLine(stats: SyncStats): string {
-  return `epoch ${stats.epoch}: ${stats.pages} pages, ${stats.linesFlushed} lines flushed, ${stats.fences} fences, ${formatNs(stats.ns)}`;
+  const counts = [count(stats.pages, 'page'), `${count(stats.linesFlushed, 'line')} flushed`, count(stats.fences, 'fence')];
+  return `epoch ${stats.epoch}: ${counts.join(', ')}, ${formatNs(stats.ns)}`;
 }
 
 export function problemLine(p: CheckProblem): string {

@@ -6,7 +6,7 @@ import type { Persistence, PoolAccessOptions } from '../../api.js';
 import { setPoolAccess } from '../../client/pool_access.js';
 import { formatSize } from '../../util/size.js';
 import { act, globalsOf, octalArg, sizeArg, withCommonOptions, withPool } from '../context.js';
-import { accessLine, emit, poolLines, problemLine } from '../output.js';
+import { accessLine, count, emit, poolLines, problemLine } from '../output.js';
 
 export function registerPoolCommands(program: Command): void {
   withCommonOptions(program.command('mkpool').description('create a pool file'), { poolMode: false })
@@ -69,8 +69,9 @@ function fsck(cmd: Command): number {
   const report = checkPool(globals.poolPath, { repair: cmd.opts()['repair'] === true });
   emit(globals, report, () => [
     ...report.problems.map(problemLine),
-    `${globals.poolPath}: ${report.ok ? 'ok' : 'problems remain'} (${report.problems.length} problems, ${report.regionsChecked} regions checked, ` +
-      `${report.blocksReferenced} blocks referenced, ${report.blocksFree} free)`,
+    `${globals.poolPath}: ${report.ok ? 'ok' : 'problems remain'} (${count(report.problems.length, 'problem')}, `
+      + `${count(report.regionsChecked, 'region')} checked, ${count(report.blocksReferenced, 'block')} referenced, `
+      + `${report.blocksFree} free)`,
   ]);
   return report.ok ? 0 : 1;
 }
