@@ -8,25 +8,17 @@ import { FIXED_NOW, logicalState } from '../src/crashtest/harness.js';
 import { pattern } from '../src/crashtest/scenarios.js';
 import { isRegionError, RegionError } from '../src/errors.js';
 import { type RegionRef, RegionManager } from '../src/kernel/region_manager.js';
-import type { PmDevice } from '../src/pm/device.js';
 import { SimDevice } from '../src/pm/sim_device.js';
+import { WrappedDevice } from './fixtures/wrapped-device.js';
 
 const OWNER = { mode: 0o600, uid: 1, gid: 1 };
 const POOL_BYTES = 256 * 1024;
 
 /** A SimDevice whose Nth flush or fence (counted from arm()) throws as a failed msync would. */
-class FailingDevice implements PmDevice {
+class FailingDevice extends WrappedDevice {
   private calls = 0;
   private failAt = 0;
 
-  constructor(readonly inner: SimDevice) {}
-
-  get sizeBytes(): number {
-    return this.inner.sizeBytes;
-  }
-  get counters(): SimDevice['counters'] {
-    return this.inner.counters;
-  }
   /** Counts flushes and fences from now; the nth throws (0: none does). */
   arm(nth: number): void {
     this.calls = 0;
@@ -35,38 +27,13 @@ class FailingDevice implements PmDevice {
   get callsSinceArm(): number {
     return this.calls;
   }
-  read(offset: number, length: number): Uint8Array {
-    return this.inner.read(offset, length);
-  }
-  readU32(offset: number): number {
-    return this.inner.readU32(offset);
-  }
-  view(offset: number, length: number): Uint8Array {
-    return this.inner.view(offset, length);
-  }
-  write(offset: number, bytes: Uint8Array): void {
-    this.inner.write(offset, bytes);
-  }
-  fill(offset: number, length: number, value?: number): void {
-    this.inner.fill(offset, length, value);
-  }
-  flush(offset: number, length: number): void {
+  override flush(offset: number, length: number): void {
     this.tick('flush');
     this.inner.flush(offset, length);
   }
-  fence(): void {
+  override fence(): void {
     this.tick('fence');
     this.inner.fence();
-  }
-  persist(offset: number, length: number): void {
-    this.flush(offset, length);
-    this.fence();
-  }
-  resize(sizeBytes: number): void {
-    this.inner.resize(sizeBytes);
-  }
-  close(): void {
-    this.inner.close();
   }
   private tick(what: string): void {
     this.calls++;

@@ -10,61 +10,30 @@ import { addon, type MapHandle } from '../src/arch/addon.js';
 import { BLOCK_BYTES } from '../src/constants.js';
 import { RegionManager } from '../src/kernel/region_manager.js';
 import { type CommitPlan, encodeNumbers, executeCommit } from '../src/pm/commit_plan.js';
-import { CACHE_LINE_BYTES, DeviceCounters, type PmDevice } from '../src/pm/device.js';
+import { CACHE_LINE_BYTES, type PmDevice } from '../src/pm/device.js';
 import { FileDevice } from '../src/pm/file_device.js';
 import { SimDevice } from '../src/pm/sim_device.js';
 import { SimPrng } from '../src/pm/sim_prng.js';
 import { PoolModel } from '../src/sim/model.js';
 import { applicable, applyToKernel, applyToModel, generateSequence } from '../src/sim/ops.js';
+import { WrappedDevice } from './fixtures/wrapped-device.js';
 
 const seed = Number(process.env['REGIONS_SEED'] ?? 26_026);
 const AREA_BLOCKS = 64;
 process.env['REGIONS_QUIET'] = '1';
 
 /** A SimDevice that records every line written back, and -1 for each fence. */
-class TracingDevice implements PmDevice {
+class TracingDevice extends WrappedDevice {
   readonly trace: number[] = [];
-  constructor(private readonly inner: SimDevice) {}
-  get sizeBytes(): number {
-    return this.inner.sizeBytes;
-  }
-  get counters(): DeviceCounters {
-    return this.inner.counters;
-  }
-  read(offset: number, length: number): Uint8Array {
-    return this.inner.read(offset, length);
-  }
-  readU32(offset: number): number {
-    return this.inner.readU32(offset);
-  }
-  view(offset: number, length: number): Uint8Array {
-    return this.inner.view(offset, length);
-  }
-  write(offset: number, bytes: Uint8Array): void {
-    this.inner.write(offset, bytes);
-  }
-  fill(offset: number, length: number, value?: number): void {
-    this.inner.fill(offset, length, value);
-  }
-  flush(offset: number, length: number): void {
+  override flush(offset: number, length: number): void {
     const first = Math.floor(offset / CACHE_LINE_BYTES);
     const end = Math.ceil((offset + length) / CACHE_LINE_BYTES);
     for (let line = first; line < end; line++) this.trace.push(line);
     this.inner.flush(offset, length);
   }
-  fence(): void {
+  override fence(): void {
     this.trace.push(-1);
     this.inner.fence();
-  }
-  persist(offset: number, length: number): void {
-    this.flush(offset, length);
-    this.fence();
-  }
-  resize(sizeBytes: number): void {
-    this.inner.resize(sizeBytes);
-  }
-  close(): void {
-    this.inner.close();
   }
 }
 
