@@ -81,3 +81,14 @@ test('a full pool is NO_SPACE at pmsync, saying the blocks it needed and those f
   kernel.commitPages(ref, [page(3)]); // and the pool goes on
   assert.equal(kernel.committedPage(ref, 3)?.[0], 3);
 });
+
+test('the kernel itself refuses a region larger than the pool (it would not mount again)', () => {
+  const device = new SimDevice({ sizeBytes: 64 * 4096 });
+  RegionManager.format(device);
+  const kernel = RegionManager.mount(device, 'small');
+  const capacity = (e: unknown): boolean => isRegionError(e, 'INVALID') && /capacity/.test(e.message);
+  assert.throws(() => kernel.create('big', 65 * 4096, OWNER), capacity);
+  kernel.create('r', 4096, OWNER);
+  assert.throws(() => kernel.resize(kernel.lookup('r'), 65 * 4096), capacity);
+  assert.ok(RegionManager.mount(SimDevice.fromImage(device.read(0, device.sizeBytes)), 'again').check().ok);
+});

@@ -19,6 +19,7 @@ import type { PmDevice } from '../pm/device.js';
 import { assert } from '../util/assert.js';
 import { checkMounted } from './check.js';
 import { InvariantViolation } from './invariants.js';
+import { checkRegionSize } from './names.js';
 import type { KernelOptions, RegionRef } from './kernel_state.js';
 import { PoolUpdates } from './pool_updates.js';
 import { countPages, deepen, levelsFor, lookupPage, releaseTree, setPage, shrink, walkPages, walkTree, zeroTail } from './page_table.js';
@@ -147,6 +148,7 @@ export class RegionManager extends PoolUpdates {
 
   create(name: string, sizeBytes: number, owner: Owner, now = Date.now()): RegionInfo {
     this.usable();
+    checkRegionSize(sizeBytes, this.capacityBytes); // a slot larger than the pool would not mount again
     if (this.table.lookup(name) !== undefined) throw new RegionError('EXISTS', `a region named "${name}" already exists in ${this.label}`);
     const index = this.table.chooseFree();
     const previous = this.table.slots.get(index);
@@ -212,6 +214,7 @@ export class RegionManager extends PoolUpdates {
     this.usable();
     const slot = this.slot(ref);
     if (sizeBytes === slot.sizeBytes) return;
+    checkRegionSize(sizeBytes, this.capacityBytes);
     const tree = { root: slot.root, levels: slot.levels };
     const next = this.commitSlot(RECORD_KIND.resize, ref, slot, (tx, updated) => {
       if (sizeBytes > slot.sizeBytes) {
