@@ -3,7 +3,6 @@
 
 import type { Access, CheckReport, RegionInfo } from './kernel/types.js';
 import type { PoolAccess } from './format/superblock.js';
-import type { Mechanism } from './map/tracker.js';
 
 export type { Access, CheckProblem, CheckReport, RegionInfo } from './kernel/types.js';
 export type { PoolAccess } from './format/superblock.js';
@@ -136,6 +135,12 @@ export interface SyncStats {
   /** Wall time of the commit in nanoseconds. */
   ns: number;
 }
+
+/**
+ * What a mapping's dirty tracking runs on: 'userfaultfd' (async write-protect + PAGEMAP_SCAN)
+ * or 'mprotect' (SIGSEGV) for tracking 'fault', 'compare' for 'scan', 'manual' for 'manual'.
+ */
+export type Mechanism = 'userfaultfd' | 'mprotect' | 'compare' | 'manual';
 
 /** Options of Region.map: the window of the region to map and its dirty tracking. */
 export interface MapOptions {

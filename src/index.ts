@@ -26,7 +26,6 @@ export { PoolHandle } from './client/pool_handle.js';
 export { RegionHandle } from './client/region_handle.js';
 export type { KernelHost } from './client/transport.js';
 export { Mapping } from './map/mapping.js';
-export type { Mechanism } from './map/tracker.js';
 export type { FlushInstruction } from './arch/addon.js';
 export { RegionLock, type LockState } from './sync/region_lock.js';
 export { SharedWords, type LockMemory } from './sync/shared_words.js';

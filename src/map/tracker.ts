@@ -2,11 +2,9 @@
 // to since the last pmsync into the working copy's shared bitmap (the shootdown handler does
 // so for 'fault' tracking), so the kernel's pmsync finds them wherever the mapping lives.
 
-/**
- * What a mapping's dirty tracking runs on: 'userfaultfd' (async write-protect + PAGEMAP_SCAN)
- * or 'mprotect' (SIGSEGV) for tracking 'fault', 'compare' for 'scan', 'manual' for 'manual'.
- */
-export type Mechanism = 'userfaultfd' | 'mprotect' | 'compare' | 'manual';
+import type { Mechanism } from '../api.js';
+
+export type { Mechanism } from '../api.js';
 
 export interface DirtyTracker {
   readonly mechanism: Mechanism;
