@@ -74,6 +74,12 @@ export interface PmDevice {
   close(): void;
 }
 
+/** readU32's argument: a 4-aligned offset of a word inside the device (RangeError otherwise). */
+export function checkWordOffset(device: { sizeBytes: number }, offset: number): void {
+  if (offset % 4 !== 0) throw new RangeError(`readU32: offset ${offset} is not 4-aligned`);
+  checkRange(device, offset, 4, 'readU32');
+}
+
 /** Checks the arguments every device method shares; throws RangeError naming the bad one. */
 export function checkRange(device: { sizeBytes: number }, offset: number, length: number, what: string): void {
   if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`${what}: offset ${offset} is not a non-negative integer`);

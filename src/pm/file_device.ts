@@ -21,7 +21,7 @@ import { CHUNK_BYTES_MAX, addon, type FlushInstruction, type MapHandle } from '.
 import { POOL_FILE_MODE } from '../constants.js';
 import { RegionError } from '../errors.js';
 import { assert } from '../util/assert.js';
-import { CACHE_LINE_BYTES, DeviceCounters, checkRange, type PmDevice } from './device.js';
+import { CACHE_LINE_BYTES, DeviceCounters, checkRange, checkWordOffset, type PmDevice } from './device.js';
 import {
   checkChunkOption, checkPersistenceOption, checkSizeOption, errnoCode, fsError, isTmpfs, syncDirectory, tmpfsNotice,
   type FileDeviceCreateOptions, type FileDeviceOptions, type Persistence, type PersistenceOption,
@@ -264,8 +264,7 @@ export class FileDevice implements PmDevice {
 
   readU32(offset: number): number {
     const words = this.#live('readU32').words;
-    if (offset % 4 !== 0 || offset < 0 || offset + 4 > this.#sizeBytes) checkRange(this, offset, 4, 'readU32');
-    assert(offset % 4 === 0, 'readU32: offset is 4-aligned');
+    checkWordOffset(this, offset);
     const chunk = words[Math.floor(offset / this.chunkBytes)] as DataView;
     return chunk.getUint32(offset % this.chunkBytes, true);
   }

@@ -31,7 +31,9 @@
 
 import { RegionError } from '../errors.js';
 import { assert } from '../util/assert.js';
-import { ATOMIC_UNIT_BYTES, CACHE_LINE_BYTES, DeviceCounters, checkRange, type PmDevice } from './device.js';
+import {
+  ATOMIC_UNIT_BYTES, CACHE_LINE_BYTES, DeviceCounters, checkRange, checkWordOffset, type PmDevice,
+} from './device.js';
 import { type CrashImageOptions, type UnitCandidates, enumerateImages, planImages, sampleImages } from './sim_images.js';
 
 export type { CrashImageOptions } from './sim_images.js';
@@ -152,8 +154,7 @@ export class SimDevice implements PmDevice {
    */
   readU32(offset: number): number {
     this.#checkOpen('readU32');
-    if (offset % 4 !== 0) throw new RangeError(`readU32: offset ${offset} is not 4-aligned`);
-    checkRange(this, offset, 4, 'readU32');
+    checkWordOffset(this, offset);
     return this.#visibleWords.getUint32(offset, true);
   }
 

@@ -11,7 +11,7 @@
 // not persist (the backing bytes start zero and durable), which is what PM would hold.
 
 import { BLOCK_BYTES } from '../constants.js';
-import { checkRange, DeviceCounters, type PmDevice } from '../pm/device.js';
+import { checkRange, checkWordOffset, DeviceCounters, type PmDevice } from '../pm/device.js';
 import { type CrashImageOptions, SimDevice } from '../pm/sim_device.js';
 
 const ZERO_BLOCK = new Uint8Array(BLOCK_BYTES);
@@ -66,7 +66,7 @@ export class SparseSimDevice implements PmDevice {
   }
 
   readU32(offset: number): number {
-    checkRange(this, offset, 4, 'readU32');
+    checkWordOffset(this, offset);
     const backed = this.#map.get(Math.floor(offset / BLOCK_BYTES));
     return backed === undefined ? 0 : this.#backing.readU32(backed * BLOCK_BYTES + (offset % BLOCK_BYTES));
   }
