@@ -19,6 +19,7 @@
         "native/flush.c",
         "native/futex.c",
         "native/layout.c",
+        "native/liveness.c",
         "native/lock.c",
         "native/map.c",
         "native/memory.c",

@@ -25,6 +25,7 @@ static const entry_t ENTRIES[] = {
     {"trackFreeze", track_freeze},
     {"trackThaw", track_thaw},
     {"sharedRegister", track_shared_register},
+    {"sharedCollect", track_shared_collect},
     {"shootdownInstall", shootdown_install},
     {"uffdAvailable", uffd_available},
     {"uffdOpen", uffd_open},

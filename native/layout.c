@@ -43,12 +43,17 @@ static const layout_value_t LAYOUT[] = {
     SLOT_WORD_OF(pid),
     {"SLOT_WORD.ackSeq", (double)CONTROL_SLOT_WORD_ACK},
     SLOT_WORD_OF(mechanism),
-    SLOT_WORD_OF(registered),
+    {"SLOT_WORD.registered", (double)CONTROL_SLOT_WORD_REGISTERED},
+    {"SLOT_WORD.otherThreads", (double)CONTROL_SLOT_WORD(other_threads)},
     {"MECHANISM_CODE.none", CONTROL_MECHANISM_NONE},
     {"MECHANISM_CODE.userfaultfd", CONTROL_MECHANISM_USERFAULTFD},
     {"MECHANISM_CODE.mprotect", CONTROL_MECHANISM_MPROTECT},
     {"MECHANISM_CODE.compare", CONTROL_MECHANISM_COMPARE},
     {"MECHANISM_CODE.manual", CONTROL_MECHANISM_MANUAL},
+    {"REGISTERED.none", CONTROL_REGISTERED_NONE},
+    {"REGISTERED.signal", CONTROL_REGISTERED_SIGNAL},
+    {"REGISTERED.quiet", CONTROL_REGISTERED_QUIET},
+    {"REGISTERED.reports", CONTROL_REGISTERED_REPORTS},
     // The registry, as trackRegister and sharedRegister take it.
     {"TRACK_FAULT_PAGES_MAX", TRACK_FAULT_PAGES_MAX},
 };

@@ -78,6 +78,11 @@ extern "C" {
 // The shootdown (shootdown.c). A frozen writer waits for regiond's release in slices of this
 // length, checking between them that regiond is alive (a dead regiond releases everyone).
 #define SHOOTDOWN_WAIT_SLICE_MS 100
+// A parked main thread (shootdown.c) waits for the release in slices of this length, serving
+// requests for other regions between them, and checks regiond's liveness every
+// SHOOTDOWN_WAIT_SLICE_MS. At most this many groups are parked at once (the rest freeze).
+#define SHOOTDOWN_PARK_SLICE_US 1000
+#define SHOOTDOWN_PARKED_MAX 64
 // PAGEMAP_SCAN result regions per ioctl inside the signal handler (24 bytes each on the
 // signal stack, which may be an alternate stack of a few KiB).
 #define SHOOTDOWN_SCAN_REGIONS 64
@@ -194,6 +199,7 @@ napi_value track_reset(napi_env env, napi_callback_info info);
 napi_value track_freeze(napi_env env, napi_callback_info info);
 napi_value track_thaw(napi_env env, napi_callback_info info);
 napi_value track_shared_register(napi_env env, napi_callback_info info);
+napi_value track_shared_collect(napi_env env, napi_callback_info info);
 napi_value shootdown_install(napi_env env, napi_callback_info info);
 
 // ---- uffd.c

@@ -9,6 +9,7 @@
 //   shootdown.c   the shootdown signal handler; a store into a frozen shared entry; retire
 //   fault.c       one fault in one entry: mark a page, spot a stale fault, die with a message
 //   registry.c    the table itself: claim, find, release, the ranges released lately
+//   liveness.c    whether a control area's regiond is gone (shootdown.c's waits)
 //
 // Below them all: control_area_t, the layout of a shared working copy's control area.
 // src/map/control_area.ts is its source of truth; layout() (layout.c) reports these offsets
@@ -21,8 +22,10 @@
 //   byte 20     region pages                                         (written by regiond)
 //   byte 24     overflow              a 'segv' fault budget ran out: every page is dirty
 //   byte 28     mapper slots                                         (written by regiond)
-//   64 + 64i    mapper slot i         word 1: the acknowledged request sequence; words 0, 2
-//                                     and 3 (pid, mechanism, registered) are TypeScript's
+//   64 + 64i    mapper slot i         word 1: the acknowledged request sequence; word 3
+//                                     (registered) says how the handler holds the group;
+//                                     words 0, 2 and 6 (pid, mechanism, other threads) are
+//                                     TypeScript's
 //   4096        dirty bitmap          bit p (byte p/8, bit p%8) = region page p
 
 #ifndef REGIONS_REGISTRY_H
@@ -50,7 +53,8 @@ typedef struct mapper_slot {
   uint32_t mechanism; // a control_mechanism_t
   uint32_t registered;
   uint64_t start_time; // the mapper's start time in clock ticks (with pid, its identity)
-  uint32_t zero[10];
+  uint32_t other_threads; // writable mappings made by threads other than the main thread
+  uint32_t zero[9];
 } mapper_slot_t;
 
 #define CONTROL_HEADER_BYTES 4096
@@ -89,6 +93,17 @@ typedef enum {
   CONTROL_MECHANISM_COMPARE = 3,
   CONTROL_MECHANISM_MANUAL = 4,
 } control_mechanism_t;
+// A mapper slot's `registered` word (TypeScript writes it; REGISTERED in control_area.ts):
+// whether the process's writable mappings of the region may be stored to by a thread other
+// than the JavaScript thread that made them ('signal'), or only by it ('quiet': nothing to
+// report; 'reports': userfaultfd pages to collect). Only 'signal' needs a freeze by mprotect.
+typedef enum {
+  CONTROL_REGISTERED_NONE = 0,
+  CONTROL_REGISTERED_SIGNAL = 1,
+  CONTROL_REGISTERED_QUIET = 2,
+  CONTROL_REGISTERED_REPORTS = 3,
+} control_registered_t;
+#define CONTROL_SLOT_WORD_REGISTERED CONTROL_SLOT_WORD(registered)
 
 // trackRegister's modes; sharedRegister's mechanisms are the first three, in this order.
 typedef enum { MODE_SEGV, MODE_UFFD, MODE_NONE, MODE_READONLY } track_mode_t;
@@ -113,6 +128,7 @@ typedef struct entry {
   track_mode_t mode;
   const mapping_t *owner; // the registration's key: compared, never followed
   bool writable;          // the owner's protection when mapped, given back at release
+  int32_t owner_tid;      // the thread that registered it (the one JavaScript thread storing, if quiet)
   _Atomic uint8_t *bitmap; // 'segv': the page of index i is bit (bit_first + i)
   uint64_t bit_first;
   uint64_t fault_pages_max;
@@ -190,6 +206,10 @@ fault_verdict_t fault_segv_mark(entry_t *entry, uintptr_t addr);
 fault_verdict_t fault_retry_if_stale(uintptr_t addr, bool write);
 void fault_die(const entry_t *entry, const char *what, uintptr_t addr, const char *why);
 
+// ---- liveness.c (async-signal-safe)
+// The regiond named in the control area's header has exited (or was never set).
+bool control_regiond_gone(_Atomic uint32_t *header);
+
 // ---- shootdown.c
 // The installed shootdown signal, or 0.
 int shootdown_signal(void);
@@ -198,6 +218,10 @@ int shootdown_signal(void);
 int shootdown_signal_install(int signo, int *previous);
 // The SIGSEGV handler's path for a store into a live shared entry (async-signal-safe).
 fault_verdict_t shootdown_write_fault(entry_t *entry, uintptr_t addr);
+// JavaScript thread, under the registry lock: a shared 'uffd' entry's written pages go into
+// the shared bitmap now (the caller of a pmsync reports its own; see on_shootdown); false if
+// the scan failed, and then every page of the mapping is marked.
+bool shootdown_collect(entry_t *entry);
 // JavaScript thread, under the registry lock: from here on no shootdown touches the entry;
 // with `restore` the mapping gets back read-write access; frozen writers go on.
 void shootdown_retire(entry_t *entry, bool restore);

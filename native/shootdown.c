@@ -7,13 +7,25 @@
 // the entries with one control file and one mapper slot: this process's mappings of one
 // region, all of which must be frozen before one acknowledgement. For each group:
 //
-//   (a) freeze:  frozen = 1 with freeze_seq = request, then mprotect(whole mapping, PROT_READ)
-//                per entry (Linux shoots down the TLBs of every thread of this process);
+//   (a) hold:    keep every store out until the release, the cheapest way that is sound:
+//                - park: the group is quiet (its slot's `registered` word: only the
+//                  JavaScript thread that made its mappings can store, and it is the main
+//                  thread) and tracks by 'uffd' or 'none': that thread acknowledges and then
+//                  waits in this handler for the release, as at a collector's safepoint. No
+//                  page changes protection, so the cost does not grow with mapped bytes. A
+//                  handler on another thread forwards the signal to the main thread.
+//                - none: quiet, and regiond is this very process: the kernel runs the commit
+//                  on the JavaScript thread, which therefore cannot store (exclusive mode).
+//                - freeze: otherwise (other threads may store, or 'segv'): frozen = 1 with
+//                  freeze_seq = request, then mprotect(whole mapping, PROT_READ) per entry
+//                  (Linux shoots down the TLBs of every thread of this process);
 //   (b) collect: 'uffd' PAGEMAP_SCAN (reprotect) sets the written pages' bits in the shared
 //                bitmap; 'segv' has set them already and starts over (the freeze protected
 //                every page again); 'none' has nothing to say;
 //   (c) ack:     slot.ackSeq = request (release order), FUTEX_WAKE (shared: regiond is
-//                another process).
+//                another process); a parked thread then waits (after the pass, outside the
+//                gate) until every group it parked for is released, serving new requests
+//                that arrive meanwhile.
 //
 // A store into a frozen shared mapping faults (segv.c hands it here): the thread waits on
 // the release sequence (FUTEX_WAIT, shared) until it reaches freeze_seq, in slices of
@@ -35,7 +47,6 @@
 #include "registry.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -43,9 +54,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
-
-#define PROC_STAT_BYTES 512 // enough for "pid (comm) S": comm is at most 64 bytes
 
 static _Atomic int installed_signal; // 0 until shootdownInstall
 static pthread_mutex_t installing = PTHREAD_MUTEX_INITIALIZER;
@@ -53,6 +63,14 @@ static _Atomic uint32_t gate;    // freeze, thaw and retire of shared entries
 static _Atomic uint32_t busy;    // a handler is serving
 static _Atomic uint32_t pending; // signals that arrived since the last pass began
 static uint32_t round_last;      // under busy
+
+// Groups the main thread acknowledged and now waits in the handler for (under busy).
+typedef struct parked {
+  _Atomic uint32_t *header;
+  uint32_t seq;
+} parked_t;
+static parked_t parked[SHOOTDOWN_PARKED_MAX];
+static size_t parked_count;
 
 int shootdown_signal(void) { return atomic_load(&installed_signal); }
 
@@ -77,33 +95,6 @@ static long futex_shared(_Atomic uint32_t *word, int op, uint32_t value, const s
 
 // Wraparound-safe "release has reached seq".
 static bool released(uint32_t release, uint32_t seq) { return (int32_t)(release - seq) >= 0; }
-
-// ---- regiond's liveness (async-signal-safe)
-
-// A zombie has exited but answers kill(pid, 0) until its parent reaps it.
-static bool process_zombie(int32_t pid) {
-  char path[32] = "/proc/";
-  size_t used = text_append_decimal(path, 6, sizeof path, (uint32_t)pid);
-  used = text_append(path, used, sizeof path, "/stat", 5);
-  path[used] = '\0';
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT;
-  char text[PROC_STAT_BYTES];
-  ssize_t got;
-  do got = read(fd, text, sizeof text); while (got < 0 && errno == EINTR);
-  close(fd);
-  for (ssize_t i = got - 1; i > 0; i--) { // the state follows the last ')': "pid (comm) S ..."
-    if (text[i] == ')') return i + 2 < got && (text[i + 2] == 'Z' || text[i + 2] == 'X');
-  }
-  return false;
-}
-
-static bool regiond_gone(_Atomic uint32_t *header) {
-  int32_t pid = (int32_t)atomic_load(&header[CONTROL_WORD_REGIOND_PID]);
-  if (pid <= 0) return true; // never set, or the control area was unmapped (zeros)
-  if (kill(pid, 0) != 0) return errno == ESRCH; // EPERM: alive, another user's
-  return process_zombie(pid);
-}
 
 // ---- freeze and thaw (under gate)
 
@@ -136,15 +127,23 @@ static void mark_all(entry_t *entry) {
 }
 
 // (b) What only this process knows goes into the shared bitmap.
-static void collect(entry_t *entry) {
+static bool collect(entry_t *entry) {
   if (entry->mode == MODE_UFFD) {
     uintptr_t start = atomic_load(&entry->start);
     int err = pagemap_collect_written(start, atomic_load(&entry->end), (uint8_t *)entry->bitmap, entry->bit_first);
     if (err != 0) mark_all(entry); // unknown: every page of the mapping counts as written
-  } else if (entry->mode == MODE_SEGV) {
+    return err == 0;
+  }
+  if (entry->mode == MODE_SEGV) {
     atomic_store(&entry->faults, 0);
     atomic_store(&entry->overflow, 0);
   }
+  return true;
+}
+
+bool shootdown_collect(entry_t *entry) {
+  ASSERT(entry->shared);
+  return collect(entry);
 }
 
 // ---- the shootdown handler (async-signal-safe only)
@@ -171,8 +170,34 @@ static _Atomic uint32_t *ack_word(const entry_t *entry) {
   return entry->header + (CONTROL_SLOT_OFFSET + CONTROL_SLOT_BYTES * entry->slot) / 4 + CONTROL_SLOT_WORD_ACK;
 }
 
-// Freezes, collects and acknowledges the group of entries [first, used) held this round.
-static void group_serve(size_t first, size_t used) {
+typedef enum { HOLD_FREEZE, HOLD_PARK, HOLD_NONE, HOLD_LATER } hold_t;
+
+static bool on_main_thread(void) { return syscall(SYS_gettid) == getpid(); }
+
+// Once per pass: the main thread gets the signal too (it serves what this thread left).
+static bool forward_to_main(bool *forwarded) {
+  if (*forwarded) return true;
+  *forwarded = syscall(SYS_tgkill, getpid(), getpid(), shootdown_signal()) == 0;
+  return *forwarded;
+}
+
+// How the group of entries [first, used) held this round keeps stores out (see the header).
+static hold_t group_hold(size_t first, size_t used, bool *forwarded) {
+  entry_t *leader = registry_entry(first);
+  _Atomic uint32_t *slot_words = leader->header + (CONTROL_SLOT_OFFSET + CONTROL_SLOT_BYTES * leader->slot) / 4;
+  uint32_t registered = atomic_load(&slot_words[CONTROL_SLOT_WORD_REGISTERED]);
+  if (registered != CONTROL_REGISTERED_QUIET && registered != CONTROL_REGISTERED_REPORTS) return HOLD_FREEZE;
+  for (size_t i = first; i < used; i++) {
+    entry_t *entry = registry_entry(i);
+    if (entry->held && (entry->mode == MODE_SEGV || entry->owner_tid != getpid())) return HOLD_FREEZE;
+  }
+  if ((int32_t)atomic_load(&leader->header[CONTROL_WORD_REGIOND_PID]) == getpid()) return HOLD_NONE;
+  if (!on_main_thread()) return forward_to_main(forwarded) ? HOLD_LATER : HOLD_FREEZE;
+  return parked_count < SHOOTDOWN_PARKED_MAX ? HOLD_PARK : HOLD_FREEZE;
+}
+
+// Holds (see group_hold), collects and acknowledges the group of entries [first, used).
+static void group_serve(size_t first, size_t used, bool *forwarded) {
   entry_t *leader = registry_entry(first);
   uint32_t seq = atomic_load(&leader->header[CONTROL_WORD_REQUEST]);
   bool needed = false, frozen_all = true;
@@ -181,10 +206,14 @@ static void group_serve(size_t first, size_t used) {
     if (entry->held && (!atomic_load(&entry->acked) || atomic_load(&entry->acked_seq) != seq)) needed = true;
   }
   if (!needed) return; // a second signal for a request already served
+  hold_t hold = group_hold(first, used, forwarded);
+  if (hold == HOLD_LATER) return; // the main thread acknowledges it
   for (size_t i = first; i < used; i++) {
-    if (registry_entry(i)->held && !freeze_locked(registry_entry(i), seq)) frozen_all = false;
+    if (hold == HOLD_FREEZE && registry_entry(i)->held && !freeze_locked(registry_entry(i), seq)) frozen_all = false;
   }
   if (!frozen_all) return; // no acknowledgement: regiond times out and says so
+  // Parked before the acknowledgement: from it on, this thread stores nothing until released.
+  if (hold == HOLD_PARK) parked[parked_count++] = (parked_t){.header = leader->header, .seq = seq};
   for (size_t i = first; i < used; i++) {
     if (registry_entry(i)->held) collect(registry_entry(i));
   }
@@ -197,7 +226,7 @@ static void group_serve(size_t first, size_t used) {
   atomic_store_explicit(ack_word(leader), seq, memory_order_release); // the acknowledgement
   futex_shared(ack_word(leader), FUTEX_WAKE, INT_MAX, NULL);
   // regiond gave up on this request already (a timeout): nothing waits for a copy.
-  if (!released(atomic_load(&leader->header[CONTROL_WORD_RELEASE]), seq)) return;
+  if (hold != HOLD_FREEZE || !released(atomic_load(&leader->header[CONTROL_WORD_RELEASE]), seq)) return;
   for (size_t i = first; i < used; i++) {
     if (registry_entry(i)->held) thaw_locked(registry_entry(i), seq);
   }
@@ -208,12 +237,13 @@ static void serve_all(void) {
   uint32_t round = ++round_last;
   if (round == 0) round = ++round_last; // 0 marks an entry no round has claimed
   if (!gate_take()) return;
+  bool forwarded = false;
   size_t used = registry_used();
   for (size_t first = 0; first < used; first++) {
     entry_t *leader = registry_entry(first);
     if (!member_claim(leader, NULL, round)) continue;
     for (size_t i = first + 1; i < used; i++) member_claim(registry_entry(i), leader, round);
-    group_serve(first, used);
+    group_serve(first, used, &forwarded);
     for (size_t i = first; i < used; i++) {
       entry_t *entry = registry_entry(i);
       if (!entry->held) continue;
@@ -222,6 +252,27 @@ static void serve_all(void) {
     }
   }
   gate_give();
+}
+
+// The main thread, parked: waits until every parked group is released (or its regiond is
+// gone), in short slices so that a request for another region that arrives meanwhile (left
+// in `pending` by a handler on another thread) is served too: two regionds each waiting for
+// the other's mapper must not wait for each other.
+static void park(void) {
+  const struct timespec slice = {.tv_sec = 0, .tv_nsec = SHOOTDOWN_PARK_SLICE_US * 1000};
+  for (uint64_t slices = 0; parked_count > 0; slices++) {
+    parked_t *last = &parked[parked_count - 1];
+    _Atomic uint32_t *release = &last->header[CONTROL_WORD_RELEASE];
+    uint32_t now = atomic_load(release);
+    bool gone = slices % (SHOOTDOWN_WAIT_SLICE_MS * 1000 / SHOOTDOWN_PARK_SLICE_US) == 0 && slices > 0 &&
+                control_regiond_gone(last->header);
+    if (released(now, last->seq) || gone) {
+      parked_count--;
+      continue;
+    }
+    if (atomic_exchange(&pending, 0) != 0) serve_all(); // may park more groups
+    else futex_shared(release, FUTEX_WAIT, now, &slice); // woken, timed out or interrupted: look again
+  }
 }
 
 static void on_shootdown(int signo, siginfo_t *info, void *context) {
@@ -234,6 +285,7 @@ static void on_shootdown(int signo, siginfo_t *info, void *context) {
     if (atomic_exchange(&busy, 1) != 0) break; // the serving handler sees `pending` and goes again
     atomic_store(&pending, 0);
     serve_all();
+    park();
     atomic_store(&busy, 0);
   }
   errno = saved_errno;
@@ -252,7 +304,7 @@ static bool await_release(entry_t *entry, uint32_t seq) {
     }
     uint32_t now = atomic_load(&release[0]);
     if (released(now, seq)) return false;
-    if (regiond_gone(entry->header)) return true;
+    if (control_regiond_gone(entry->header)) return true;
     futex_shared(release, FUTEX_WAIT, now, &slice); // woken, timed out or interrupted: look again
   }
 }

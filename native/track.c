@@ -58,6 +58,7 @@ static bool entry_fill(args_t *args, entry_t *entry, const track_options_t *opti
   entry->mode = options->mode;
   entry->owner = options->owner;
   entry->writable = options->writable;
+  entry->owner_tid = (int32_t)syscall(SYS_gettid);
   entry->bitmap = options->mode == MODE_SEGV ? (_Atomic uint8_t *)options->bitmap_data : NULL;
   entry->bit_first = 0;
   entry->fault_pages_max = (uint64_t)options->fault_pages_max;

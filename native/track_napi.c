@@ -244,6 +244,23 @@ static entry_t *entry_find_or_throw(args_t *args, const mapping_t *mapping) {
   return entry;
 }
 
+// sharedCollect(handle): a shared 'uffd' mapping's pages written since the last collection
+// go into the shared bitmap now (a pmsync's caller reports its own before asking, so regiond
+// need not signal it); other mechanisms have nothing to collect.
+napi_value track_shared_collect(napi_env env, napi_callback_info info) {
+  args_t args;
+  mapping_t *mapping;
+  if (!args_get(env, info, "sharedCollect", 1, &args) || !arg_mapping(&args, 0, &mapping)) return NULL;
+  registry_lock();
+  entry_t *entry = entry_find_or_throw(&args, mapping);
+  bool shared = entry != NULL && entry->shared;
+  if (shared && entry->mode == MODE_UFFD) shootdown_collect(entry); // a failed scan marks every page
+  registry_unlock();
+  if (entry == NULL) return NULL;
+  if (!shared) return throw_code(env, "EINVAL", NULL, "sharedCollect: the mapping is not sharedRegister'ed");
+  return make_undefined(env);
+}
+
 // trackStatus(handle) -> { faults, overflow }
 napi_value track_status(napi_env env, napi_callback_info info) {
   args_t args;

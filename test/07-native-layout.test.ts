@@ -17,6 +17,7 @@ import {
   MAPPER_SLOT_BYTES,
   MAPPER_SLOTS,
   MECHANISM_CODE,
+  REGISTERED,
   SLOT_WORD,
   slotByteOffset,
   slotWord,
@@ -54,6 +55,7 @@ function typescriptLayout(): Layout {
     ['WORD', WORD],
     ['SLOT_WORD', SLOT_WORD],
     ['MECHANISM_CODE', MECHANISM_CODE],
+    ['REGISTERED', REGISTERED],
     ['TrackMode', TRACK_MODES],
     ['SharedMechanism', SHARED_MECHANISMS],
   ];

@@ -232,14 +232,16 @@ export interface NativeAddon {
    * signal again is a no-op, another is EINVAL. Blocking system calls of any thread may see
    * EINTR (or restart) when a shootdown arrives. On the signal the handler serves every
    * sharedRegister'ed mapping whose control area's request sequence (word 2) is new to its
-   * group (the mappings with one control file and one slot): it freezes all of them (frozen
-   * + mprotect PROT_READ, one call each), reports their dirty pages into the shared bitmap
-   * ('uffd': PAGEMAP_SCAN; 'segv': already there, tracking starts over), then stores the
-   * request into the slot's ackSeq (word 1) and FUTEX_WAKEs it (shared). A store into a
-   * frozen mapping waits (FUTEX_WAIT, shared) until the release sequence (word 3) reaches
-   * the request, or regiond (pid in word 4) is gone, checked every 100 ms; then the mapping
-   * thaws and the store runs. If regiond released before the handler ran, it still
-   * acknowledges and thaws at once.
+   * group (the mappings with one control file and one slot): it holds them, reports their
+   * dirty pages into the shared bitmap ('uffd': PAGEMAP_SCAN; 'segv': already there,
+   * tracking starts over), then stores the request into the slot's ackSeq (word 1) and
+   * FUTEX_WAKEs it (shared). Holding: a quiet group (REGISTERED, control_area.ts) made by
+   * the main thread parks it in the handler until the release sequence (word 3) reaches the
+   * request (or does nothing if regiond is this process); any other group freezes (frozen +
+   * mprotect PROT_READ, one call each): a store into a frozen mapping waits
+   * (FUTEX_WAIT, shared) until the release, or regiond (pid in word 4) is gone, checked every
+   * 100 ms; then the mapping thaws and the store runs. If regiond released before the
+   * handler ran, it still acknowledges and thaws at once.
    */
   shootdownInstall(signal: number): void;
   /**
@@ -252,6 +254,8 @@ export interface NativeAddon {
    * shootdown freezes it.
    */
   sharedRegister(handle: MapHandle, options: SharedOptions): void;
+  /** A shared 'uffd' mapping's written pages go into the shared bitmap now, as the shootdown handler's. */
+  sharedCollect(handle: MapHandle): void;
 
   /** Whether uffdOpen() works here: userfaultfd with WP_ASYNC, WP_HUGETLBFS_SHMEM and WP_UNPOPULATED (probed once). */
   uffdAvailable(): boolean;

@@ -11,7 +11,7 @@ import { addon } from '../arch/addon.js';
 import { DATA_CHUNK_BYTES, MAP_CHUNK_BYTES, PAGE_BYTES, READ_RETRIES_MAX, SHOOTDOWN_SIGNAL } from '../constants.js';
 import { isRegionError, RegionError } from '../errors.js';
 import type { Mapping } from '../map/mapping.js';
-import { mapShared } from '../map/shared_copy.js';
+import { mapShared, reportOwnWrites } from '../map/shared_copy.js';
 import type { WireRef } from '../wire/protocol.js';
 import type { MapResult } from '../syscall/syscalls.js';
 import { checkOptions } from '../util/options.js';
@@ -140,7 +140,8 @@ export class RegionHandle implements Region {
    * first one's callback), whatever region object made them: regiond checks the permission.
    */
   private remotePmsync(): SyncStats {
-    return this.pool.call<SyncStats>('pmsync', { region: this.ref }).result;
+    // This thread waits for the reply: with its own pages reported, regiond need not stop it.
+    return this.pool.call<SyncStats>('pmsync', { region: this.ref, reported: reportOwnWrites() }).result;
   }
 
   /** Puts every dirty page of every mapping of the region, in every process, back to its committed bytes. */
@@ -150,7 +151,7 @@ export class RegionHandle implements Region {
   }
 
   private remoteDiscard(): SyncStats {
-    return this.pool.call<SyncStats>('discard', { region: this.ref }).result;
+    return this.pool.call<SyncStats>('discard', { region: this.ref, reported: reportOwnWrites() }).result;
   }
 
   private requireWritable(): void {

@@ -16,9 +16,10 @@
 //   32..63        zero
 //   64+64i  64    mapper slot i:  0 pid (0 = free), 4 acknowledged request sequence,
 //                 8 tracking mechanism (0 none, 1 userfaultfd, 2 mprotect, 3 compare,
-//                 4 manual), 12 registered (1 once the process has a mapping registered
-//                 with its shootdown handler; until then it cannot store and is not waited
-//                 for), 16 u64 process start time (clock ticks), 24..63 zero
+//                 4 manual), 12 registered (REGISTERED: 0 until the process has a mapping
+//                 registered with its shootdown handler; until then it cannot store and is
+//                 not waited for), 16 u64 process start time (clock ticks), 24 writable
+//                 mappings made by threads other than the main thread, 28..63 zero
 //   4096    ...   dirty bitmap: bit p (byte p/8, bit p%8) = region page p was stored to
 //   CONTROL_BYTES(pages)   the region's pages
 
@@ -31,16 +32,22 @@ export const MAPPER_SLOT_BYTES = 64;
 export const MAPPER_SLOTS = (CONTROL_HEADER_BYTES - 64) / MAPPER_SLOT_BYTES; // 63 processes per region
 
 export const WORD = { magic: 0, version: 1, requestSeq: 2, releaseSeq: 3, regiondPid: 4, pages: 5, overflow: 6, slots: 7 } as const;
-export const SLOT_WORD = { pid: 0, ackSeq: 1, mechanism: 2, registered: 3 } as const;
+export const SLOT_WORD = { pid: 0, ackSeq: 1, mechanism: 2, registered: 3, otherThreads: 6 } as const;
 export const MECHANISM_CODE = { none: 0, userfaultfd: 1, mprotect: 2, compare: 3, manual: 4 } as const;
 /**
- * A slot's `registered` word: no writable mapping registered; some, and a pmsync must signal
- * the process (its handler freezes and reports them); or some, all quiet: 'manual' or 'scan'
- * tracking with no SharedArrayBuffer handed out, so only the thread that calls pmsync can
- * store and there is nothing to report. A kernel in that same process (exclusive mode) then
- * need not signal it at all; a kernel in another process always does.
+ * A slot's `registered` word: no writable mapping registered; 'signal': some, and threads
+ * other than the one that made them may store (a SharedArrayBuffer was handed out, or
+ * tracking by mprotect), so the handler must freeze them by mprotect; 'quiet': some, all
+ * stored to only by the thread that made them, with nothing to report ('manual', 'scan');
+ * 'reports': the same, but with userfaultfd pages to collect ('fault').
+ *
+ * What a quiet process costs a pmsync: nothing if it is the caller, which reported its own
+ * pages first (RegionHandle) and waits for the reply, so it cannot store (nor can a kernel's
+ * own process in exclusive mode with 'quiet'); else a signal, whose handler parks the main
+ * thread until the release instead of write-protecting anything (native/shootdown.c).
+ * `otherThreads` counts mappings made by worker threads: with any, the caller is signalled.
  */
-export const REGISTERED = { none: 0, signal: 1, quiet: 2 } as const;
+export const REGISTERED = { none: 0, signal: 1, quiet: 2, reports: 3 } as const;
 
 export function controlBytes(pages: number): number {
   return CONTROL_HEADER_BYTES + Math.ceil(Math.ceil(pages / 8) / PAGE_BYTES) * PAGE_BYTES;

@@ -7,6 +7,7 @@
 // copies or commits.
 
 import fs from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 import { addon, type MapHandle } from '../arch/addon.js';
 import type { SyncStats, Tracking } from '../api.js';
 import { PAGE_BYTES, SHOOTDOWN_TIMEOUT_MS } from '../constants.js';
@@ -66,6 +67,19 @@ export function mapShared(fd: number, description: SharedCopyDescription, option
 }
 
 /**
+ * Before this thread asks for a pmsync or discard of any region: every 'fault' mapping of
+ * this process made by it reports its written pages into its copy's bitmap, as the shootdown
+ * handler would. True if that was done, so regiond need not signal this process for a region
+ * whose slot says it is quiet (see REGISTERED); false on a worker thread (its module has its
+ * own copies, and the main thread's are not reported).
+ */
+export function reportOwnWrites(): boolean {
+  if (!isMainThread) return false;
+  for (const copy of copies.values()) copy.report();
+  return true;
+}
+
+/**
  * A pool closed after unmapping its own mappings: each of its copies that no other pool of
  * this process still maps (two pools of one file share a copy) is let go.
  */
@@ -85,8 +99,10 @@ class SharedCopy implements MappingBackend {
   private readonly control: MapHandle;
   private readonly words: Int32Array;
   private registeredMappings = 0;
-  /** Registered mappings a pmsync must signal for (see REGISTERED). */
+  /** Registered mappings other threads may store into (see REGISTERED). */
   private loudMappings = 0;
+  /** Registered mappings tracked by userfaultfd: their pages are collected at a pmsync. */
+  private readonly reporters = new Set<MapHandle>();
 
   /** Takes ownership of fd, the copy's descriptor with the access regiond granted. */
   constructor(
@@ -131,7 +147,14 @@ class SharedCopy implements MappingBackend {
       faultPagesMax: SEGV_FAULT_PAGES_MAX,
     });
     // 'segv' registration made the mapping read-only already.
+    if (mechanism === 'userfaultfd') this.reporters.add(handle);
+    if (!isMainThread) Atomics.add(this.words, slotWord(this.slot, SLOT_WORD.otherThreads), 1);
     this.joinShootdowns(loud);
+  }
+
+  /** This process reports its own pages (reportOwnWrites). */
+  report(): void {
+    for (const handle of this.reporters) addon.sharedCollect(handle);
   }
 
   /**
@@ -156,9 +179,11 @@ class SharedCopy implements MappingBackend {
    * With none left this process cannot store, so regiond must stop waiting for it: a pmsync
    * under way would otherwise wait for an acknowledgement that no handler will send.
    */
-  unregistered(loud: boolean): void {
+  unregistered(handle: MapHandle, loud: boolean): void {
     this.registeredMappings--;
     if (loud) this.loudMappings--;
+    this.reporters.delete(handle);
+    if (!isMainThread) Atomics.sub(this.words, slotWord(this.slot, SLOT_WORD.otherThreads), 1);
     this.publish();
   }
 
@@ -170,7 +195,8 @@ class SharedCopy implements MappingBackend {
 
   private publish(): void {
     if (this.slot < 0) return;
-    const loud = this.loudMappings > 0 ? REGISTERED.signal : REGISTERED.quiet;
+    const quiet = this.reporters.size > 0 ? REGISTERED.reports : REGISTERED.quiet;
+    const loud = this.loudMappings > 0 ? REGISTERED.signal : quiet;
     const state = this.registeredMappings === 0 ? REGISTERED.none : loud;
     Atomics.store(this.words, slotWord(this.slot, SLOT_WORD.registered), state);
   }
@@ -192,10 +218,7 @@ class SharedCopy implements MappingBackend {
 
 class SharedTracker implements DirtyTracker {
   private readonly words: Int32Array;
-  /**
-   * A pmsync must signal for this mapping: 'fault' tracking reports from the handler, and a
-   * mapping other threads may store into must be frozen.
-   */
+  /** Threads other than this one may store into the mapping: a pmsync must freeze it (REGISTERED). */
   private loud: boolean;
 
   constructor(
@@ -207,7 +230,8 @@ class SharedTracker implements DirtyTracker {
   ) {
     // This thread's own view, for prepareWrite (it never leaves the thread).
     this.words = new Int32Array(addon.sharedBuffer(handle, 0, pages * PAGE_BYTES));
-    this.loud = mechanism === 'userfaultfd' || mechanism === 'mprotect';
+    // mprotect tracking unprotects pages for every thread: only a freeze takes them back.
+    this.loud = mechanism === 'mprotect';
     copy.register(handle, firstPage, pages, mechanism, this.loud);
   }
 
@@ -244,7 +268,7 @@ class SharedTracker implements DirtyTracker {
   close(): void {
     addon.trackUnregister(this.handle);
     if (this.mechanism === 'userfaultfd') addon.uffdUnregister(processUffd(), this.handle);
-    this.copy.unregistered(this.loud);
+    this.copy.unregistered(this.handle, this.loud);
   }
 }
 

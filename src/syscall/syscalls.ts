@@ -106,7 +106,7 @@ export class Syscalls {
       case 'stageAbort': return { result: this.stagings.abort(client, request.staging) };
       case 'map': return this.map(client, request.region, request.access, request.offset, request.length);
       case 'unmap': return { result: this.unmap(client, request.mapping) };
-      case 'pmsync': case 'discard': return { result: this.sync(client, request.region, request.op) };
+      case 'pmsync': case 'discard': return { result: this.sync(client, request) };
       default: return unreachable(request, 'request op');
     }
   }
@@ -328,13 +328,13 @@ export class Syscalls {
     return null;
   }
 
-  /** pmsync commits the working copy's dirty pages; discard puts them back (no copy: nothing dirty). */
-  private sync(client: Client, ref: WireRef, how: 'pmsync' | 'discard'): SyncStats {
-    const info = this.kernel.info(ref);
-    checkAccess(info, client.credentials, 'rw');
+  /** pmsync commits the copy's dirty pages, discard puts them back; `reported`: see WorkingCopy.pmsync. */
+  private sync(client: Client, { op, region: ref, reported }: Request & { op: 'pmsync' | 'discard' }): SyncStats {
+    checkAccess(this.kernel.info(ref), client.credentials, 'rw');
     const copy = this.copies.get(ref.index);
-    if (copy && copy.ref.generation === ref.generation) return how === 'pmsync' ? copy.pmsync() : copy.discard();
-    return { epoch: info.epoch, pages: 0, bytes: 0, linesFlushed: 0, fences: 0, ns: 0 };
+    const caller = reported === true ? client.peer.pid : null;
+    if (copy?.ref.generation === ref.generation) return op === 'pmsync' ? copy.pmsync(caller) : copy.discard(caller);
+    return { epoch: this.kernel.info(ref).epoch, pages: 0, bytes: 0, linesFlushed: 0, fences: 0, ns: 0 };
   }
 
   /** The region's shared working copy, made at its first map (again if the slot was reused). */

@@ -143,6 +143,7 @@ export class WorkingCopy {
     Atomics.store(this.words, slotWord(slot, SLOT_WORD.ackSeq), Atomics.load(this.words, WORD.requestSeq));
     Atomics.store(this.words, slotWord(slot, SLOT_WORD.mechanism), MECHANISM_CODE.none);
     Atomics.store(this.words, slotWord(slot, SLOT_WORD.registered), 0);
+    Atomics.store(this.words, slotWord(slot, SLOT_WORD.otherThreads), 0);
     Atomics.store(this.words, slotWord(slot, SLOT_WORD.pid), mapper.pid);
     this.mappers.set(mapper.pid, { slot, count: 1, process: mapper.process.acquire() });
     return slot;
@@ -177,9 +178,12 @@ export class WorkingCopy {
     this.freeSlot(pid);
   }
 
-  /** The shootdown pmsync; see the header. */
-  pmsync(): SyncStats {
-    return this.shootdown((start) => this.commit(start));
+  /**
+   * The shootdown pmsync; see the header. `caller`: the process asking, if it reported its own
+   * pages and waits for the reply (see REGISTERED): a quiet one is not signalled.
+   */
+  pmsync(caller: number | null = null): SyncStats {
+    return this.shootdown((start) => this.commit(start), caller);
   }
 
   /**
@@ -187,12 +191,12 @@ export class WorkingCopy {
    * hole) instead of to PM: the copy, and so every mapping of it in every process, is the
    * region's last pmsync again. Trackers start afresh as after a pmsync.
    */
-  discard(): SyncStats {
-    return this.shootdown((start) => this.restore(start));
+  discard(caller: number | null = null): SyncStats {
+    return this.shootdown((start) => this.restore(start), caller);
   }
 
   /** Freeze every mapper (signal, acknowledgements), run `frozen`, release. */
-  private shootdown(frozen: (start: bigint) => SyncStats): SyncStats {
+  private shootdown(frozen: (start: bigint) => SyncStats, caller: number | null): SyncStats {
     const start = process.hrtime.bigint();
     const seq = (Atomics.load(this.words, WORD.requestSeq) + 1) | 0;
     Atomics.store(this.words, WORD.requestSeq, seq);
@@ -204,12 +208,12 @@ export class WorkingCopy {
     try {
       for (const [pid, mapper] of [...this.mappers]) {
         if (!mapper.process.own) waiters = true;
-        if (this.mustSignal(mapper)) {
+        if (this.mustSignal(pid, mapper, caller)) {
           waiters = true;
           this.signal(pid, mapper.process);
         }
       }
-      this.awaitAcknowledgements(seq);
+      this.awaitAcknowledgements(seq, caller);
       return frozen(start);
     } finally {
       Atomics.store(this.words, WORD.releaseSeq, seq);
@@ -218,14 +222,19 @@ export class WorkingCopy {
   }
 
   /**
-   * Whether the pmsync must signal this mapper and wait for it: not if it has no writable
-   * mapping registered, nor if it is this very process and all its mappings are quiet (no
-   * other thread can store, nothing to report; see REGISTERED): exclusive mode's manual and
-   * scan tracking then pay no freeze at all.
+   * Whether the pmsync must signal this mapper and wait for it (see REGISTERED): not if it has
+   * no writable mapping registered; not if it is quiet and either the caller, which reported
+   * its pages and waits for the reply (only if no worker thread made a mapping), or this very
+   * process with nothing to report (exclusive mode's manual and scan tracking pay no freeze).
+   * The caller is known by its connection's pid: a process that shares its connection with a
+   * child it forked can only tear its own stores.
    */
-  private mustSignal(mapper: { slot: number; process: ProcessHandle }): boolean {
+  private mustSignal(pid: number, mapper: { slot: number; process: ProcessHandle }, caller: number | null): boolean {
     const registered = Atomics.load(this.words, slotWord(mapper.slot, SLOT_WORD.registered));
     if (registered === REGISTERED.none) return false;
+    if (registered === REGISTERED.signal) return true;
+    const alone = Atomics.load(this.words, slotWord(mapper.slot, SLOT_WORD.otherThreads)) === 0;
+    if (pid === caller && alone) return false;
     return !(registered === REGISTERED.quiet && mapper.process.own);
   }
 
@@ -252,12 +261,12 @@ export class WorkingCopy {
    * atomics: one of the two sides sees the other). The signal is repeated at every poll, so a
    * mapper that registered after the first one still answers.
    */
-  private awaitAcknowledgements(seq: number): void {
+  private awaitAcknowledgements(seq: number, caller: number | null): void {
     const deadline = Date.now() + SHOOTDOWN_TIMEOUT_MS;
     for (const [pid, mapper] of [...this.mappers]) {
       const word = slotWord(mapper.slot, SLOT_WORD.ackSeq);
       for (let poll = 0; ; poll++) {
-        if (!this.mustSignal(mapper)) break;
+        if (!this.mustSignal(pid, mapper, caller)) break;
         const acked = Atomics.load(this.words, word);
         if (acked === seq) break;
         if (poll > 0) this.signal(pid, mapper.process);

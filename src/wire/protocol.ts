@@ -52,8 +52,8 @@ export type Request = { id: number } & (
   | { op: 'stageAbort'; staging: number }
   | { op: 'map'; region: WireRef; access: Access; offset: number; length: number; tracking: Tracking }
   | { op: 'unmap'; mapping: number }
-  | { op: 'pmsync'; region: WireRef }
-  | { op: 'discard'; region: WireRef }
+  | { op: 'pmsync'; region: WireRef; reported?: boolean }
+  | { op: 'discard'; region: WireRef; reported?: boolean }
   | { op: 'close' }
   | { op: 'retire' }
   | { op: 'setAccess'; socketMode?: number; group?: number | null }
@@ -155,8 +155,8 @@ const SHAPES: Record<Op, Shape> = {
   stageAbort: { fields: { staging: 'handle' }, data: false },
   map: { fields: { region: 'ref', access: 'access', offset: 'offset', length: 'size', tracking: 'tracking' }, data: false },
   unmap: { fields: { mapping: 'handle' }, data: false },
-  pmsync: { fields: { region: 'ref' }, data: false },
-  discard: { fields: { region: 'ref' }, data: false },
+  pmsync: { fields: { region: 'ref', reported: 'bool?' }, data: false },
+  discard: { fields: { region: 'ref', reported: 'bool?' }, data: false },
   close: { fields: {}, data: false },
   retire: { fields: {}, data: false },
   setAccess: { fields: { socketMode: 'mode?', group: 'gid?' }, data: false },
