@@ -26,7 +26,8 @@ interface Mapper {
 }
 
 function startMapper(poolPath: string, id: number): Mapper {
-  const child = spawn(process.execPath, [mapper, poolPath, String(id), TRACKINGS[id] ?? 'fault', String(rounds), String(seed)], {
+  const args = [mapper, poolPath, String(id), TRACKINGS[id] ?? 'fault', String(rounds), String(seed)];
+  const child = spawn(process.execPath, args, {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, REGIONS_QUIET: '1' },
   });

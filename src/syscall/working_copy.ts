@@ -33,6 +33,9 @@ import type { ProcessHandle } from './process_handle.js';
 
 export type { SharedCopyDescription };
 
+/** Pages per pwritev when a copy is filled (IOV_MAX is 1024). */
+const FILL_RUN_PAGES_MAX = 1024;
+
 export interface Mapper {
   pid: number;
   uid: number;
@@ -76,7 +79,35 @@ export class WorkingCopy {
       this.chunks.push(new Uint8Array(addon.sharedBuffer(this.handle, this.control + at, length)));
     }
     this.initControl();
-    kernel.forEachCommittedPage(ref, (page, view) => this.page(page).set(view));
+    this.fill();
+  }
+
+  /**
+   * The committed pages go into the memfd by pwritev, runs of consecutive pages per call: the
+   * kernel fills the file's pages itself, where stores through a mapping would take a page
+   * fault each (the dearest part of a first map). Holes stay unallocated.
+   */
+  private fill(): void {
+    let first = -1;
+    let views: Uint8Array[] = [];
+    const flush = (): void => {
+      let at = this.control + first * PAGE_BYTES;
+      for (let rest = views; rest.length > 0; ) {
+        const written = fs.writevSync(this.fd, rest, at); // a regular file: short only if interrupted
+        assert(written > 0 && written % PAGE_BYTES === 0, `working copy: filled whole pages (${written} bytes)`);
+        at += written;
+        rest = rest.slice(written / PAGE_BYTES);
+      }
+      views = [];
+    };
+    this.kernel.forEachCommittedPage(this.ref, (page, view) => {
+      if (views.length === FILL_RUN_PAGES_MAX || page !== first + views.length) {
+        flush();
+        first = page;
+      }
+      views.push(view);
+    });
+    flush();
   }
 
   private initControl(): void {
