@@ -89,7 +89,7 @@ EOF
 tests=("$@")
 if [[ ${#tests[@]} -eq 0 ]]; then
   tests=(dist/test/02-native.test.js dist/test/04-native-tracking.test.js dist/test/06-native-shootdown.test.js dist/test/26-native-commit.test.js
-    dist/test/30-map.test.js dist/test/34-quiet-mappers.test.js dist/test/35-lifetime-stress.test.js dist/test/40-regiond.test.js
+    dist/test/30-map.test.js dist/test/49-quiet-mappers.test.js dist/test/35-lifetime-stress.test.js dist/test/40-regiond.test.js
     dist/test/43-shared-atomicity.test.js)
 fi
 echo "test-asan: REGIONS_STRESS_ITERATIONS=$REGIONS_STRESS_ITERATIONS; ${tests[*]}"
