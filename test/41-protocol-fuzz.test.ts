@@ -9,13 +9,13 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PROTOCOL_VERSION, REPLY_BYTES_MAX } from '../src/constants.js';
+import { PROTOCOL_VERSION } from '../src/constants.js';
 import { createPool, openPool } from '../src/index.js';
-import { encodeFrame, FrameReader, OPS } from '../src/wire/protocol.js';
+import { decodePayload, encodeFrame, FrameReader, OPS } from '../src/wire/protocol.js';
+import { Raw, type Reply } from './fixtures/raw-connection.js';
 import { socketAddress } from '../src/wire/socket_path.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -38,68 +38,6 @@ function prng(state: number): () => number {
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
   };
-}
-
-type Reply = { header: { id?: unknown; ok?: unknown; result?: unknown; error?: { code?: string; message?: string } }; data: Buffer } | 'closed';
-
-/** A raw connection: frames out, replies (or the close) in. */
-class Raw {
-  private readonly reader = new FrameReader(REPLY_BYTES_MAX);
-  private readonly replies: Reply[] = [];
-  private wake: (() => void) | null = null;
-  closed = false;
-
-  private constructor(readonly socket: net.Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      for (const payload of this.reader.push(chunk)) {
-        const headerBytes = payload.readUInt32LE(0);
-        const header = JSON.parse(payload.subarray(4, 4 + headerBytes).toString()) as Exclude<Reply, 'closed'>['header'];
-        this.replies.push({ header, data: payload.subarray(4 + headerBytes) });
-      }
-      this.wake?.();
-    });
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      this.closed = true;
-      this.wake?.();
-    });
-  }
-
-  static open(socketPath: string): Promise<Raw> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect(socketPath, () => resolve(new Raw(socket)));
-      socket.once('error', reject);
-    });
-  }
-
-  send(bytes: Uint8Array): void {
-    if (!this.closed) this.socket.write(bytes);
-  }
-
-  /** The next reply, 'closed', or null after waitMs of silence. */
-  async next(waitMs: number): Promise<Reply | null> {
-    const deadline = Date.now() + waitMs;
-    for (;;) {
-      const reply = this.replies.shift();
-      if (reply) return reply;
-      if (this.closed) return 'closed';
-      const left = deadline - Date.now();
-      if (left <= 0) return null;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wake = null;
-    }
-  }
-
-  destroy(): void {
-    this.closed = true;
-    this.socket.destroy();
-  }
 }
 
 /** Builds requests: valid ones from what it has seen, and mutations of them. */
@@ -363,3 +301,19 @@ async function fuzz(socketPath: string, random: () => number): Promise<Counts> {
   (raw as Raw | null)?.destroy();
   return counts;
 }
+
+test('FrameReader: frames that share a chunk, or span chunks, come out one payload each', () => {
+  const frames = [encodeFrame({ id: 1, op: 'pmsync' }), encodeFrame({ id: 2, op: 'write' }, Uint8Array.of(9, 8, 7)), encodeFrame({ id: 3 })];
+  const stream = Buffer.concat(frames);
+  for (const cut of [stream.length, 5, frames[0]?.length ?? 0, 30]) {
+    const reader = new FrameReader(1 << 20);
+    const payloads = [...reader.push(stream.subarray(0, cut)), ...reader.push(stream.subarray(cut))];
+    assert.equal(payloads.length, 3, `cut at ${cut}`);
+    const decoded = payloads.map((payload) => decodePayload(payload));
+    assert.deepEqual(decoded.map(({ header }) => (header as { id: number }).id), [1, 2, 3], `cut at ${cut}`);
+    assert.deepEqual([...(decoded[1]?.data ?? [])], [9, 8, 7], `cut at ${cut}: the data is the frame's own`);
+    assert.equal(decoded[0]?.data.length, 0, `cut at ${cut}: nothing of the next frame`);
+    assert.equal(reader.partial, false);
+  }
+});
+

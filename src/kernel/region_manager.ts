@@ -146,6 +146,21 @@ export class RegionManager extends PoolUpdates {
       .map(([, index]) => this.info({ index, generation: this.table.get(index).generation }));
   }
 
+  /** At most `count` regions of the sorted list after the name `after`, and whether more follow. */
+  listPage(after: string | undefined, count: number): { regions: RegionInfo[]; more: boolean } {
+    const all = this.list();
+    let start = 0;
+    if (after !== undefined) {
+      let high = all.length;
+      while (start < high) {
+        const middle = (start + high) >>> 1;
+        if ((all[middle]?.name ?? '') <= after) start = middle + 1;
+        else high = middle;
+      }
+    }
+    return { regions: all.slice(start, start + count), more: start + count < all.length };
+  }
+
   create(name: string, sizeBytes: number, owner: Owner, now = Date.now()): RegionInfo {
     this.usable();
     checkRegionSize(sizeBytes, this.capacityBytes); // a slot larger than the pool would not mount again

@@ -1,10 +1,9 @@
 // regiond's connections: framing, the hello, one reply per request, and the end of a client.
 //
-// The server runs on Node's event loop (net.Server over the socket regiond bound natively);
-// a request is served synchronously inside the 'data' callback that completes its frame, so
-// requests from all clients run one at a time, like system calls on one CPU. Who a client is
-// comes from the kernel (SO_PEERCRED on the connection's descriptor, groups from /proc), once,
-// at accept.
+// The server runs on Node's event loop (net.Server over the socket regiond bound natively); a
+// request is served synchronously in the 'data' callback that completes its frame (a pmsync
+// at the end of that turn, with the others of its region: sync_queue.ts), so requests run one
+// at a time, like system calls on one CPU. Who a client is comes from the kernel (SO_PEERCRED).
 //
 // What a hostile or broken client can do: send frames that fail the checks in protocol.ts
 // (it gets a PROTOCOL or INVALID reply), send a frame that is too long, speak before its
@@ -27,6 +26,7 @@ import { assert } from '../util/assert.js';
 import { ProcessHandle } from '../syscall/process_handle.js';
 import { decodePayload, encodeFrame, FrameReader, parseRequest, type Request, requestId } from '../wire/protocol.js';
 import { socketAdmits } from './socket_binding.js';
+import { type SyncOutcome, SyncQueue } from './sync_queue.js';
 import { Client, type Peer } from '../syscall/client_record.js';
 import type { Syscalls } from '../syscall/syscalls.js';
 
@@ -56,6 +56,7 @@ export interface ServerOptions {
 
 export class RegiondServer {
   readonly pid = process.pid;
+  readonly syncs: SyncQueue;
   private readonly connections = new Set<Connection>();
   /** Every accepted socket until it closes, served or not (stop ends them all). */
   private readonly sockets = new Set<net.Socket>();
@@ -67,6 +68,7 @@ export class RegiondServer {
     readonly syscalls: Syscalls,
     readonly options: ServerOptions,
   ) {
+    this.syncs = new SyncQueue(syscalls);
     this.armIdle();
   }
 
@@ -165,6 +167,8 @@ class Connection {
   private readonly reader = new FrameReader(REQUEST_BYTES_MAX);
   private greeted = false;
   private ended = false;
+  private syncing = false; // a pmsync waits for its group; requests after it wait too, so replies keep their order
+  private readonly held: Buffer[] = [];
   /** A deadline, not an idle timeout: bytes dribbled before hello do not extend it. */
   private readonly helloTimer: NodeJS.Timeout;
   /** socket.write calls not yet completed. */
@@ -197,7 +201,8 @@ class Connection {
     }
     for (const payload of payloads) {
       if (this.ended) return;
-      this.serve(payload);
+      if (this.syncing) this.held.push(payload);
+      else this.serve(payload);
     }
     if (!this.ended) this.socket.setTimeout(this.reader.partial ? FRAME_TIMEOUT_MS : 0);
   }
@@ -227,10 +232,27 @@ class Connection {
       return this.end();
     }
     if (MUTATING.has(request.op) && this.client.peer.process.exited) return void this.socket.destroy(); // a dead process's last request: dropped, as a kernel drops a killed process's system call
+    if (request.op === 'pmsync') return this.waitForSync(request);
     const reply = this.server.syscalls.call(this.client, request);
     this.send({ id: request.id, ok: true, result: reply.result ?? null }, reply.data, reply.fd);
     // The reply goes out first; then connections the new setting no longer admits are closed.
     if (request.op === 'setAccess') this.server.dropUnadmitted(reply.result as PoolAccess);
+  }
+
+  private waitForSync(request: Request & { op: 'pmsync' }): void {
+    this.syncing = true;
+    const live = (): boolean => !this.ended && !this.socket.destroyed;
+    const answer = (outcome: SyncOutcome): void => this.synced(request.id, outcome);
+    this.server.syncs.add({ client: this.client, request, live, answer });
+  }
+
+  private synced(id: number, outcome: SyncOutcome): void {
+    this.syncing = false;
+    if (outcome.ok) this.send({ id, ok: true, result: outcome.stats });
+    else this.send({ id, ok: false, error: this.errorBody(outcome.error) });
+    const failure = this.server.syscalls.failure;
+    if (failure !== null) return this.server.failStop(failure, this);
+    while (!this.syncing && !this.ended && this.held.length > 0) this.serve(this.held.shift() as Buffer);
   }
 
   private hello(id: number, protocol: number): void {

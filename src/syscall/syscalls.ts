@@ -3,7 +3,7 @@
 // (shared mode). protocol.ts has already checked every argument's type and range in both
 // cases; this layer checks what depends on the pool (the caller's permissions, offsets
 // against the region's size, budgets) and calls the region manager or a working copy.
-// Calls run one at a time: the kernel is synchronous.
+// Calls run one at a time: the kernel is synchronous (pmsyncs may come several at once).
 //
 // Permissions are checked on every call, against the caller's credentials as the kernel gave
 // them (SO_PEERCRED and /proc in shared mode, the process's own in exclusive mode), never
@@ -16,12 +16,12 @@ import type { Access, CheckReport, PoolAccess, PoolInfo, RegionInfo, SyncStats }
 import { LIST_PAGE_REGIONS, MAP_CHUNK_BYTES, MAPPINGS_PER_CLIENT_MAX, PAGE_BYTES } from '../constants.js';
 import { RegionError } from '../errors.js';
 import { type AccessChange, changeAccess, requirePoolOwner } from '../kernel/access.js';
-import { checkAccess } from '../kernel/permission.js';
+import { accessDenied, checkAccess } from '../kernel/permission.js';
 import { damagedRegion } from '../kernel/quarantine.js';
 import { checkNewName, checkRegionSize } from '../kernel/names.js';
 import type { RegionManager, RegionRef } from '../kernel/region_manager.js';
 import { finishMeter, startMeter } from '../map/sync_stats.js';
-import { unreachable } from '../util/assert.js';
+import { assert, unreachable } from '../util/assert.js';
 import type { Request, WireRef } from '../wire/protocol.js';
 import type { Client } from './client_record.js';
 import { StagingArea } from './staging.js';
@@ -64,6 +64,8 @@ export interface Reply {
   fd?: number;
 }
 
+export type SyncCaller = { client: Client; reported: boolean }; // reported: see WorkingCopy.pmsync
+
 export class Syscalls {
   /** Shared working copies of mapped regions, by slot. */
   private readonly copies = new Map<number, WorkingCopy>();
@@ -90,7 +92,7 @@ export class Syscalls {
       case 'open': return { result: this.open(client, request.name, request.access) };
       case 'stat': return { result: this.kernel.info(this.kernel.lookup(request.name)) };
       case 'regionInfo': return { result: this.kernel.info(request.region) };
-      case 'list': return { result: this.list(request.after) };
+      case 'list': return { result: this.kernel.listPage(request.after, LIST_PAGE_REGIONS) };
       case 'rename': return { result: this.rename(client, request.from, request.to) };
       case 'resize': return { result: this.resize(client, request.name, request.size) };
       case 'remove': return { result: this.remove(client, request.name) };
@@ -124,21 +126,6 @@ export class Syscalls {
     checkAccess(info, client.credentials, access);
     client.opened.add(ref.index);
     return { region: ref, info };
-  }
-
-  /** One page of the sorted region list, after the name `after`. */
-  private list(after: string | undefined): { regions: RegionInfo[]; more: boolean } {
-    const all = this.kernel.list();
-    let start = 0;
-    if (after !== undefined) {
-      let high = all.length;
-      while (start < high) {
-        const middle = (start + high) >>> 1;
-        if ((all[middle]?.name ?? '') <= after) start = middle + 1;
-        else high = middle;
-      }
-    }
-    return { regions: all.slice(start, start + LIST_PAGE_REGIONS), more: start + LIST_PAGE_REGIONS < all.length };
   }
 
   private rename(client: Client, from: string, to: string): null {
@@ -253,16 +240,14 @@ export class Syscalls {
   }
 
   private stageCommit(client: Client, staging: number): SyncStats {
-    const entry = this.stagings.take(client, staging);
-    return this.write(client, entry.ref, entry.offset, entry.bytes);
+    const { ref, offset, bytes } = this.stagings.take(client, staging);
+    return this.write(client, ref, offset, bytes);
   }
 
   /**
-   * One commit of bytes at offset. A region with a working copy (mapped now or since its last
-   * pmsync) takes them through the copy, as if a mapping had stored them: mappings see them at
-   * once, and the pmsync commits them with every page dirtied since the last one (no
-   * isolation between writers, as for any store). Without a copy the pages go straight to one
-   * commit (those touched only partly are read first).
+   * One commit of bytes at offset. With a working copy they go through it, as if a mapping had
+   * stored them (mappings see them at once; the pmsync commits every dirty page: no isolation
+   * between writers). Without one the pages go straight to one commit (partial ones read first).
    */
   private commitBytes(ref: WireRef, offset: number, bytes: Uint8Array): SyncStats {
     const copy = this.copies.get(ref.index);
@@ -328,13 +313,28 @@ export class Syscalls {
     return null;
   }
 
-  /** pmsync commits the copy's dirty pages, discard puts them back; `reported`: see WorkingCopy.pmsync. */
-  private sync(client: Client, { op, region: ref, reported }: Request & { op: 'pmsync' | 'discard' }): SyncStats {
-    checkAccess(this.kernel.info(ref), client.credentials, 'rw');
+  private sync(client: Client, { op, region, reported }: Request & { op: 'pmsync' | 'discard' }): SyncStats {
+    const [outcome] = this.syncTogether(op, region, [{ client, reported: reported === true }]);
+    if (outcome instanceof RegionError) throw outcome;
+    assert(outcome !== undefined, 'syncTogether: one outcome per caller');
+    return outcome;
+  }
+
+  /**
+   * pmsync commits the copy's dirty pages, discard puts them back, in one shootdown for every
+   * caller whose access checks out (regiond's pmsyncs of one region in one event-loop turn);
+   * see WorkingCopy.pmsync for `reported`. One outcome per caller: stats, or why it may not.
+   */
+  syncTogether(op: 'pmsync' | 'discard', ref: WireRef, callers: SyncCaller[]): (SyncStats | RegionError)[] {
+    const info = this.kernel.info(ref);
+    const denied = callers.map(({ client }) => accessDenied(info, client.credentials, 'rw'));
+    const reported = new Set(callers.filter((c, i) => c.reported && denied[i] === null).map((c) => c.client.peer.pid));
     const copy = this.copies.get(ref.index);
-    const caller = reported === true ? client.peer.pid : null;
-    if (copy?.ref.generation === ref.generation) return op === 'pmsync' ? copy.pmsync(caller) : copy.discard(caller);
-    return { epoch: this.kernel.info(ref).epoch, pages: 0, bytes: 0, linesFlushed: 0, fences: 0, ns: 0 };
+    let stats: SyncStats = { epoch: info.epoch, pages: 0, bytes: 0, linesFlushed: 0, fences: 0, ns: 0 };
+    if (denied.includes(null) && copy?.ref.generation === ref.generation) {
+      stats = op === 'pmsync' ? copy.pmsync(reported) : copy.discard(reported);
+    }
+    return denied.map((error) => error ?? { ...stats });
   }
 
   /** The region's shared working copy, made at its first map (again if the slot was reused). */

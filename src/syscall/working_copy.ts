@@ -33,6 +33,10 @@ import type { ProcessHandle } from './process_handle.js';
 
 export type { SharedCopyDescription };
 
+/** Pids of the processes asking for a pmsync that reported their pages and wait for the reply. */
+type Callers = ReadonlySet<number>;
+const NO_CALLERS: Callers = new Set();
+
 /** Pages per pwritev when a copy is filled (IOV_MAX is 1024). */
 const FILL_RUN_PAGES_MAX = 1024;
 
@@ -210,11 +214,11 @@ export class WorkingCopy {
   }
 
   /**
-   * The shootdown pmsync; see the header. `caller`: the process asking, if it reported its own
-   * pages and waits for the reply (see REGISTERED): a quiet one is not signalled.
+   * The shootdown pmsync; see the header. `callers`: the processes asking that reported their
+   * own pages and wait for the reply (see REGISTERED): a quiet one is not signalled.
    */
-  pmsync(caller: number | null = null): SyncStats {
-    return this.shootdown((start) => this.commit(start), caller);
+  pmsync(callers: Callers = NO_CALLERS): SyncStats {
+    return this.shootdown((start) => this.commit(start), callers);
   }
 
   /**
@@ -222,12 +226,12 @@ export class WorkingCopy {
    * hole) instead of to PM: the copy, and so every mapping of it in every process, is the
    * region's last pmsync again. Trackers start afresh as after a pmsync.
    */
-  discard(caller: number | null = null): SyncStats {
-    return this.shootdown((start) => this.restore(start), caller);
+  discard(callers: Callers = NO_CALLERS): SyncStats {
+    return this.shootdown((start) => this.restore(start), callers);
   }
 
   /** Freeze every mapper (signal, acknowledgements), run `frozen`, release. */
-  private shootdown(frozen: (start: bigint) => SyncStats, caller: number | null): SyncStats {
+  private shootdown(frozen: (start: bigint) => SyncStats, callers: Callers): SyncStats {
     const start = process.hrtime.bigint();
     const seq = (Atomics.load(this.words, WORD.requestSeq) + 1) | 0;
     Atomics.store(this.words, WORD.requestSeq, seq);
@@ -239,12 +243,12 @@ export class WorkingCopy {
     try {
       for (const [pid, mapper] of [...this.mappers]) {
         if (!mapper.process.own) waiters = true;
-        if (this.mustSignal(pid, mapper, caller)) {
+        if (this.mustSignal(pid, mapper, callers)) {
           waiters = true;
           this.signal(pid, mapper.process);
         }
       }
-      this.awaitAcknowledgements(seq, caller);
+      this.awaitAcknowledgements(seq, callers);
       return frozen(start);
     } finally {
       Atomics.store(this.words, WORD.releaseSeq, seq);
@@ -254,18 +258,18 @@ export class WorkingCopy {
 
   /**
    * Whether the pmsync must signal this mapper and wait for it (see REGISTERED): not if it has
-   * no writable mapping registered; not if it is quiet and either the caller, which reported
+   * no writable mapping registered; not if it is quiet and either a caller, which reported
    * its pages and waits for the reply (only if no worker thread made a mapping), or this very
    * process with nothing to report (exclusive mode's manual and scan tracking pay no freeze).
    * The caller is known by its connection's pid: a process that shares its connection with a
    * child it forked can only tear its own stores.
    */
-  private mustSignal(pid: number, mapper: { slot: number; process: ProcessHandle }, caller: number | null): boolean {
+  private mustSignal(pid: number, mapper: { slot: number; process: ProcessHandle }, callers: Callers): boolean {
     const registered = Atomics.load(this.words, slotWord(mapper.slot, SLOT_WORD.registered));
     if (registered === REGISTERED.none) return false;
     if (registered === REGISTERED.signal) return true;
     const alone = Atomics.load(this.words, slotWord(mapper.slot, SLOT_WORD.otherThreads)) === 0;
-    if (pid === caller && alone) return false;
+    if (callers.has(pid) && alone) return false;
     return !(registered === REGISTERED.quiet && mapper.process.own);
   }
 
@@ -292,12 +296,12 @@ export class WorkingCopy {
    * atomics: one of the two sides sees the other). The signal is repeated at every poll, so a
    * mapper that registered after the first one still answers.
    */
-  private awaitAcknowledgements(seq: number, caller: number | null): void {
+  private awaitAcknowledgements(seq: number, callers: Callers): void {
     const deadline = Date.now() + SHOOTDOWN_TIMEOUT_MS;
     for (const [pid, mapper] of [...this.mappers]) {
       const word = slotWord(mapper.slot, SLOT_WORD.ackSeq);
       for (let poll = 0; ; poll++) {
-        if (!this.mustSignal(pid, mapper, caller)) break;
+        if (!this.mustSignal(pid, mapper, callers)) break;
         const acked = Atomics.load(this.words, word);
         if (acked === seq) break;
         if (poll > 0) this.signal(pid, mapper.process);

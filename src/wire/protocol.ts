@@ -254,7 +254,8 @@ export class FrameReader {
       if (length > this.maxBytes) throw new RegionError('PROTOCOL', `a frame of ${length} bytes exceeds the limit of ${this.maxBytes}`);
       if (this.buffered < LENGTH_BYTES + length) break;
       const frame = this.gather(LENGTH_BYTES + length);
-      payloads.push(Buffer.from(frame.subarray(LENGTH_BYTES))); // a copy: the rest of the stream may share frame's memory
+      // A copy of this frame alone: the chunk may hold the next frames too, and share memory with them.
+      payloads.push(Buffer.from(frame.subarray(LENGTH_BYTES, LENGTH_BYTES + length)));
       this.consume(LENGTH_BYTES + length);
     }
     return payloads;
