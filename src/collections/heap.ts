@@ -261,6 +261,7 @@ export class Heap {
   }
 
   private setTop(top: number): void {
+    this.memory.onTop?.(top);
     this.memory.setU32(HEAP_START + HEADER.top, top);
   }
 

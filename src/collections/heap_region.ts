@@ -34,8 +34,13 @@ export class HeapRegion {
   /** Region size = mapping length: the heap's end. */
   end = 0;
   readonly log: PageLog;
+  /** Called when the heap's top rises (before anything above the old top is written). */
+  onTop: ((top: number) => void) | null = null;
 
-  /** Opens (and with `create`, creates) the region `name` and maps all of it. */
+  /**
+   * Opens (and with `create`, creates) the region `name` and maps all of it. A `size` larger
+   * than an existing region grows it first (BUSY while any process maps it).
+   */
   static open(pool: Pool, name: string, options: HeapRegionOptions, what: string): HeapRegion {
     const exists = pool.list().some((info) => info.name === name);
     if (!exists) {
@@ -52,7 +57,11 @@ export class HeapRegion {
         if (!isRegionError(error, 'EXISTS')) throw error; // another process made it first: use it
       }
     }
-    const info = pool.stat(name);
+    let info = pool.stat(name);
+    if (exists && options.size !== undefined && checkHeapSize(options.size, what) > info.sizeBytes) {
+      pool.resize(name, checkHeapSize(options.size, what)); // BUSY while any process maps it
+      info = pool.stat(name);
+    }
     if (info.sizeBytes > HEAP_SIZE_MAX || info.sizeBytes < HEAP_START * 2 || info.sizeBytes % PAGE_BYTES !== 0) {
       throw new RegionError(
         'INVALID',
