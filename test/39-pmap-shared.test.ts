@@ -94,3 +94,33 @@ test('shared: two writers under SIGKILL; each keeps its acknowledged batches, ne
   }
   t.diagnostic(`${ROUNDS} rounds, ${2 * ROUNDS} kills, ${inFlight} with the batch in flight committed`);
 });
+
+test('shared: readers never see half a batch: a sum kept by transfers, read while a writer runs and dies', async (t) => {
+  t.diagnostic(`seed ${seed} (replay with REGIONS_SEED=${seed})`);
+  const pool = openPool(file, { mode: 'shared' });
+  if (pool.server) regionds.add(pool.server.pid);
+  try {
+    const setup = PMap.open<number>(pool, 't', { create: true, size: '1MiB' });
+    setup.batch(() => {
+      for (let i = 0; i < 50; i++) setup.put(i, 1000);
+    });
+    setup.close();
+    const sum = (map: PMap<number>): number => [...map.range()].reduce((total, [, value]) => total + value, 0);
+    const writer = new WriterChild([file, 'shared', String(seed), 'transfer'], () => {});
+    const reader = PMap.open<number>(pool, 't');
+    let reads = 0;
+    for (; (reads < 300 || writer.acked < 50) && reads < 20_000; reads++) {
+      assert.equal(sum(reader), 50_000, `read ${reads} while ${writer.acked} transfers were acknowledged`);
+      await new Promise((resolve) => setImmediate(resolve)); // let the writer's acknowledgements in
+    }
+    assert.ok(writer.acked >= 50, `the writer acknowledged ${writer.acked} transfers during ${reads} reads`);
+    writer.kill();
+    const acked = await writer.ended;
+    assert.equal(sum(reader), 50_000, 'after the writer died (perhaps inside a transfer)');
+    assert.ok(reader.check().ok);
+    t.diagnostic(`${reads} reads of 50 keys during ${acked} transfers`);
+    reader.close();
+  } finally {
+    pool.close();
+  }
+});
