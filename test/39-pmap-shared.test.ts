@@ -95,7 +95,7 @@ test('shared: two writers under SIGKILL; each keeps its acknowledged batches, ne
   t.diagnostic(`${ROUNDS} rounds, ${2 * ROUNDS} kills, ${inFlight} with the batch in flight committed`);
 });
 
-test('shared: readers never see half a batch: a sum kept by transfers, read while a writer runs and dies', async (t) => {
+test('shared: readers never see half a batch: a sum kept by transfers, read while a writer runs, dies', async (t) => {
   t.diagnostic(`seed ${seed} (replay with REGIONS_SEED=${seed})`);
   const pool = openPool(file, { mode: 'shared' });
   if (pool.server) regionds.add(pool.server.pid);
