@@ -33,6 +33,8 @@ interface LmdbDatabase {
   close(): Promise<void>;
 }
 
+type Put = [string, Uint8Array];
+
 const KEYS = 10_000;
 const quick = process.argv.includes('--quick');
 const SECONDS = quick ? 0.3 : 1.5;
@@ -51,7 +53,11 @@ function pmapStore(dir: string): Store {
   const map = PMap.open<Uint8Array>(pool, 'bench', { create: true, encoding: 'binary', size: '256MiB' });
   return {
     name: 'PMap',
-    commit: (puts) => (puts.length === 1 ? map.put(puts[0]![0], puts[0]![1]) : map.batch(() => puts.forEach(([k, v]) => map.put(k, v)))),
+    commit: (puts) => {
+      const [first] = puts;
+      if (puts.length === 1 && first !== undefined) map.put(first[0], first[1]); // one pmsync, no batch
+      else map.batch(() => puts.forEach(([k, v]) => map.put(k, v)));
+    },
     get: (key) => map.get(key),
     scan: (start, count) => {
       let n = 0;
@@ -68,7 +74,14 @@ function pmapStore(dir: string): Store {
 
 async function lmdbStore(dir: string): Promise<Store> {
   const lmdb = (await import('lmdb')) as unknown as { open(options: Record<string, unknown>): LmdbDatabase };
-  const db = lmdb.open({ path: path.join(dir, 'lmdb'), compression: false, encoding: 'binary', noSync: false, overlappingSync: false, mapSize: 2 ** 31 });
+  const db = lmdb.open({
+    path: path.join(dir, 'lmdb'),
+    compression: false,
+    encoding: 'binary',
+    noSync: false,
+    overlappingSync: false, // transactionSync returns after the fsync: durable
+    mapSize: 2 ** 31,
+  });
   return {
     name: 'lmdb-js',
     commit: (puts) => db.transactionSync(() => puts.forEach(([k, v]) => db.putSync(k, v))),
@@ -102,21 +115,24 @@ function measure(store: Store, prng: SimPrng): Map<string, number> {
       const before = store.written();
       let user = 0;
       results.set(`durable puts/s, ${perCommit} per commit, ${valueBytes} B`, rate(() => {
-        const puts: [string, Uint8Array][] = Array.from({ length: perCommit }, () => [keyOf(prng.nextBelow(KEYS)), value]);
+        const puts = Array.from({ length: perCommit }, (): Put => [keyOf(prng.nextBelow(KEYS)), value]);
         store.commit(puts);
         user += perCommit * (valueBytes + 10);
         return perCommit;
       }));
-      results.set(`bytes written per user byte, ${perCommit} per commit, ${valueBytes} B`, (store.written() - before) / user);
+      const label = `bytes written per user byte, ${perCommit} per commit, ${valueBytes} B`;
+      results.set(label, (store.written() - before) / user);
     }
   }
   results.set('random gets/s', rate(() => (store.get(keyOf(prng.nextBelow(KEYS))) === undefined ? 0 : 1)));
-  results.set('range scans of 1,000 keys/s', rate(() => (store.scan(keyOf(prng.nextBelow(KEYS - 1000)), 1000) === 1000 ? 1 : 0)));
+  const scan = (): number => (store.scan(keyOf(prng.nextBelow(KEYS - 1000)), 1000) === 1000 ? 1 : 0);
+  results.set('range scans of 1,000 keys/s', rate(scan));
   return results;
 }
 
 async function main(): Promise<void> {
-  const base = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'regions-bench-collections-'));
+  const scratch = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+  const base = fs.mkdtempSync(path.join(scratch, 'regions-bench-collections-'));
   process.env['REGIONS_QUIET'] = '1';
   try {
     const pmap = pmapStore(base);
