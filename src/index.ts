@@ -29,6 +29,10 @@ export { Mapping } from './map/mapping.js';
 export type { FlushInstruction } from './arch/addon.js';
 export { RegionLock, type LockState } from './sync/region_lock.js';
 export { SharedWords, type LockMemory } from './sync/shared_words.js';
+export { Heap, type HeapOpenOptions, type HeapReport } from './collections/heap.js';
+export {
+  PMap, type PMapEncoding, type PMapKey, type PMapOpenOptions, type PMapRangeOptions, type PMapReport,
+} from './collections/pmap.js';
 export { SimDevice } from './pm/sim_device.js';
 export type { CrashImageOptions, FenceHook, SimDeviceOptions, SimEvents } from './pm/sim_device.js';
 export { FileDevice, type FileDeviceCreateOptions, type FileDeviceOptions } from './pm/file_device.js';
