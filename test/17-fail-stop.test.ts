@@ -74,6 +74,7 @@ const ENTRY_POINTS: [string, (k: RegionManager, ref: RegionRef) => unknown][] = 
   ['slot', (k, ref) => k.slot(ref)],
   ['info', (k, ref) => k.info(ref)],
   ['list', (k) => k.list()],
+  ['listPage', (k) => k.listPage(undefined, 10)],
   ['create', (k) => k.create('another', 4096, OWNER)],
   ['remove', (k, ref) => k.remove(ref)],
   ['rename', (k, ref) => k.rename(ref, 'x')],

@@ -41,6 +41,8 @@ export class Mapping {
   private readonly pages: number;
   private readonly tracker: DirtyTracker | null;
   private mapped = true;
+  /** A read-only view of the window for futexes (see futexWords). */
+  private futexView: { handle: MapHandle; buffer: ArrayBuffer } | null = null;
 
   /** @internal */
   constructor(
@@ -123,14 +125,31 @@ export class Mapping {
     this.live('wait');
     this.checkWord(index, 'wait');
     if (!(timeoutMs >= 0)) throw new RegionError('INVALID', `wait: timeoutMs ${timeoutMs} is not a non-negative number`);
-    return addon.futexWait(this.buffer, index * 4, value, timeoutMs);
+    return addon.futexWait(this.futexWords(), index * 4, value, timeoutMs);
   }
 
   /** Wakes up to `count` waiters (all by default) on the word at `index`; returns how many. */
   notify(index: number, count = Infinity): number {
     this.live('notify');
     this.checkWord(index, 'notify');
-    return addon.futexWake(this.buffer, index * 4, count);
+    return addon.futexWake(this.futexWords(), index * 4, count);
+  }
+
+  /**
+   * Where wait and notify name their word: the kernel takes a futex's page for writing when
+   * the mapping allows it, which userfaultfd tracking would count as a store (a dirty page
+   * at the next pmsync). A read-only view of the same file pages is the same futex (keyed by
+   * file and offset) and is only ever read.
+   */
+  private futexWords(): ArrayBuffer {
+    if (!this.writable) return this.buffer;
+    if (this.futexView === null) {
+      const handle = addon.map(this.copy.fd, this.copy.dataOffset + this.offset, this.pages * PAGE_BYTES, false, false);
+      const [buffer] = addon.buffers(handle, this.pages * PAGE_BYTES);
+      assert(buffer !== undefined, 'mapping: one buffer per futex view');
+      this.futexView = { handle, buffer };
+    }
+    return this.futexView.buffer;
   }
 
   private checkWord(index: number, what: string): void {
@@ -153,6 +172,7 @@ export class Mapping {
       addon.trackUnregister(this.handle);
     }
     addon.unmap(this.handle);
+    if (this.futexView !== null) addon.unmap(this.futexView.handle);
     this.copy.mappings.delete(this);
   }
 
