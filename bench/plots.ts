@@ -1,9 +1,22 @@
 // The report's figures: Vega-Lite specifications compiled to Vega and rendered headless to
 // SVG (view.toSVG(), no browser, no canvas). Each function turns result rows into a spec;
-// renderSvg does the rendering. vega and vega-lite are devDependencies: without them the
-// report is written with its tables and a line saying the plots were skipped.
+// renderSvg does the rendering. vega and vega-lite belong to bench/'s own package (`npm run
+// bench:peers`): without them the report is written with its tables and a line saying the
+// plots were skipped and why. A spec is typed here as plain JSON: vega-lite validates it.
 
-import type { TopLevelSpec } from 'vega-lite';
+import { importPeer, PEERS_COMMAND } from './peer_modules.js';
+
+/** A Vega-Lite specification (JSON). */
+export type Spec = { [key: string]: unknown };
+
+/** The members of vega and vega-lite that rendering uses. */
+interface VegaModule {
+  parse(spec: unknown): unknown;
+  View: new (runtime: unknown, options: { renderer: 'none' }) => { toSVG(): Promise<string>; finalize(): void };
+}
+interface VegaLiteModule {
+  compile(spec: Spec): { spec: unknown };
+}
 
 export type Row = Record<string, number | string>;
 
@@ -30,7 +43,7 @@ function colorScale(rows: Row[], field: string): { domain: string[]; range: stri
 }
 
 interface Renderer {
-  render(spec: TopLevelSpec): Promise<string>;
+  render(spec: Spec): Promise<string>;
 }
 
 let renderer: Renderer | string | undefined;
@@ -39,8 +52,8 @@ let renderer: Renderer | string | undefined;
 async function loadRenderer(): Promise<Renderer | string> {
   if (renderer !== undefined) return renderer;
   try {
-    const vega = await import('vega');
-    const vegaLite = await import('vega-lite');
+    const vega = (await importPeer('vega')) as VegaModule;
+    const vegaLite = (await importPeer('vega-lite')) as VegaLiteModule;
     renderer = {
       async render(spec) {
         const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
@@ -52,24 +65,24 @@ async function loadRenderer(): Promise<Renderer | string> {
       },
     };
   } catch (error) {
-    renderer = `vega and vega-lite are not installed (npm install): ${(error as Error).message.split('\n')[0]}`;
+    renderer = `vega and vega-lite are not installed (${PEERS_COMMAND}): ${(error as Error).message.split('\n')[0]}`;
   }
   return renderer;
 }
 
 /** Renders a spec to SVG text, or returns why it could not. */
-export async function renderSvg(spec: TopLevelSpec): Promise<{ svg: string } | { skipped: string }> {
+export async function renderSvg(spec: Spec): Promise<{ svg: string } | { skipped: string }> {
   const loaded = await loadRenderer();
   if (typeof loaded === 'string') return { skipped: loaded };
   return { svg: await loaded.render(spec) };
 }
 
-function base(title: string, rows: Row[]): Pick<TopLevelSpec, '$schema' | 'title' | 'data' | 'config'> {
-  return { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, data: { values: rows }, config: CONFIG } as Pick<TopLevelSpec, '$schema' | 'title' | 'data' | 'config'>;
+function base(title: string, rows: Row[]): Spec {
+  return { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, data: { values: rows }, config: CONFIG };
 }
 
 /** y against k (log-log), one line per system, one panel per `facet` value. */
-export function linesVsK(title: string, rows: Row[], y: { field: string; title: string; log?: boolean }, independentY = false): TopLevelSpec {
+export function linesVsK(title: string, rows: Row[], y: { field: string; title: string; log?: boolean }, independentY = false): Spec {
   const facet = 'panel';
   return {
     ...base(title, rows),
@@ -87,11 +100,11 @@ export function linesVsK(title: string, rows: Row[], y: { field: string; title: 
       },
     },
     resolve: { scale: { y: independentY ? 'independent' : 'shared' } },
-  } as TopLevelSpec;
+  };
 }
 
 /** Stacked bars of the store loop and pmsync per tracker, one panel per k. */
-export function stackedPhases(title: string, rows: Row[]): TopLevelSpec {
+export function stackedPhases(title: string, rows: Row[]): Spec {
   return {
     ...base(title, rows),
     facet: { field: 'panel', type: 'nominal', title: null, sort: null },
@@ -107,11 +120,11 @@ export function stackedPhases(title: string, rows: Row[]): TopLevelSpec {
       },
     },
     resolve: { scale: { y: 'independent' } },
-  } as TopLevelSpec;
+  };
 }
 
 /** A ratio against k with a rule at `goal` (and at 1). */
-export function ratioVsK(title: string, rows: Row[], yTitle: string, goals: number[]): TopLevelSpec {
+export function ratioVsK(title: string, rows: Row[], yTitle: string, goals: number[]): Spec {
   return {
     ...base(title, rows),
     facet: { field: 'panel', type: 'nominal', title: null },
@@ -131,11 +144,11 @@ export function ratioVsK(title: string, rows: Row[], yTitle: string, goals: numb
         ...goals.map((goal) => ({ mark: { type: 'rule', strokeDash: [4, 3], color: 'gray' }, encoding: { y: { datum: goal } } })),
       ],
     },
-  } as TopLevelSpec;
+  };
 }
 
 /** y against a size or count on a log x axis, one line per series. */
-export function linesVsSize(title: string, rows: Row[], x: { field: string; title: string }, y: { field: string; title: string }, facet?: string): TopLevelSpec {
+export function linesVsSize(title: string, rows: Row[], x: { field: string; title: string }, y: { field: string; title: string }, facet?: string): Spec {
   const inner = {
     width: WIDTH,
     height: HEIGHT,
@@ -146,6 +159,6 @@ export function linesVsSize(title: string, rows: Row[], x: { field: string; titl
       color: { field: 'system', type: 'nominal', title: 'system', scale: colorScale(rows, 'system') },
     },
   };
-  if (facet === undefined) return { ...base(title, rows), ...inner } as TopLevelSpec;
-  return { ...base(title, rows), facet: { field: facet, type: 'nominal', title: null }, columns: 2, spec: inner, resolve: { scale: { x: 'independent', y: 'independent' } } } as TopLevelSpec;
+  if (facet === undefined) return { ...base(title, rows), ...inner };
+  return { ...base(title, rows), facet: { field: facet, type: 'nominal', title: null }, columns: 2, spec: inner, resolve: { scale: { x: 'independent', y: 'independent' } } };
 }

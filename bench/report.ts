@@ -4,9 +4,10 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import type { TopLevelSpec } from 'vega-lite';
 import { analyse, kOf, measured, OURS, pagePoints, times, type Analysis } from './analysis.js';
-import { linesVsK, linesVsSize, ratioVsK, renderSvg, setSystemOrder, stackedPhases, type Row } from './plots.js';
+import {
+  linesVsK, linesVsSize, ratioVsK, renderSvg, setSystemOrder, stackedPhases, type Row, type Spec,
+} from './plots.js';
 import { pointLabel, type PointResult, type SuiteResults, type SystemSummary } from './suite.js';
 import { SYSTEMS } from './systems.js';
 
@@ -33,7 +34,7 @@ type FigureName = 'latency' | 'throughput' | 'flushes' | 'trackers' | 'ratios' |
 
 async function renderFigures(results: SuiteResults, analysis: Analysis, dir: string, name: string): Promise<{ files: Partial<Record<FigureName, string>>; skipped?: string }> {
   setSystemOrder([...SYSTEMS.map((s) => s.label), ...results.points.flatMap((p) => p.systems.map((s) => s.label))]);
-  const specs: Partial<Record<FigureName, TopLevelSpec>> = {};
+  const specs: Partial<Record<FigureName, Spec>> = {};
   const pages = pageRows(results);
   if (pages.length > 0) {
     specs.latency = linesVsK('Commit latency (median) vs pages per commit', pages, { field: 'us', title: 'µs per commit' });
@@ -56,7 +57,7 @@ async function renderFigures(results: SuiteResults, analysis: Analysis, dir: str
   const mounts = mountRows(results);
   if (mounts.length > 0) specs.mount = linesVsSize('Mount time', mounts, { field: 'x', title: 'regions / MiB of data' }, { field: 'ms', title: 'ms per mount' }, 'panel');
   const files: Partial<Record<FigureName, string>> = {};
-  for (const [figure, spec] of Object.entries(specs) as [FigureName, TopLevelSpec][]) {
+  for (const [figure, spec] of Object.entries(specs) as [FigureName, Spec][]) {
     const rendered = await renderSvg(spec);
     if ('skipped' in rendered) return { files, skipped: rendered.skipped };
     fs.writeFileSync(path.join(dir, `${figure}.svg`), rendered.svg);
