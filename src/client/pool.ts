@@ -2,7 +2,10 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import type { CheckReport, CreatePoolOptions, OpenPoolOptions, Persistence, Pool, PoolMode } from '../api.js';
+import type {
+  CheckReport, CreatePoolOptions, OpenPoolOptions, Persistence, Pool, PoolCreateOptions, PoolMode,
+} from '../api.js';
+import { formatPoolFile, type PoolCreation } from './pool_creation.js';
 import { LocalTransport } from './local_transport.js';
 import { PoolHandle } from './pool_handle.js';
 import { BLOCK_BYTES, DAEMON_LOCK_WAIT_MS, SOCKET_MODE_DEFAULT } from '../constants.js';
@@ -29,42 +32,32 @@ import { parseSize } from '../util/size.js';
  * Formats a new pool: a file of mode 0600 (its owner's only), with `access` saying who may
  * connect to its regiond (default: the owner only). mode 'shared' (the default) then serves
  * it through a regiond started for it; 'exclusive' and 'auto' (no regiond can serve a pool
- * that did not exist) open it in this process.
+ * that did not exist) open it in this process. The file appears complete or not at all.
  */
 export function createPool(poolPath: string, options: CreatePoolOptions): Pool {
   checkOptions(options, ['size', 'mode', 'persistence', 'access'], 'createPool options');
   if (options === undefined) throw new RegionError('INVALID', 'createPool needs options with a size, e.g. { size: \'64MiB\' }');
   const mode = checkPoolMode(options.mode ?? 'shared');
   const persistence = options.persistence ?? 'auto';
-  const sizeBytes = parseSize(options.size, 'pool size');
-  if (sizeBytes % BLOCK_BYTES !== 0) throw new RegionError('INVALID', `pool size ${sizeBytes} is not a multiple of ${BLOCK_BYTES}`);
-  const access = changeAccess({ socketMode: SOCKET_MODE_DEFAULT, group: null }, accessChangeOf(options.access));
-  if (fs.existsSync(poolPath)) throw new RegionError('EXISTS', `${poolPath} already exists`);
-  const device = FileDevice.create(poolPath, { sizeBytes, persistence });
-  try {
-    lockExclusive(device, poolPath);
-    RegionManager.format(device, Date.now(), access);
-  } catch (error) {
-    device.close();
-    fs.rmSync(poolPath, { force: true });
-    throw error;
+  const creation = creationOf(options, persistence);
+  if (fs.existsSync(poolPath) || !formatPoolFile(poolPath, creation)) {
+    throw new RegionError('EXISTS', `${poolPath} already exists`);
   }
-  if (mode === 'shared') {
-    device.close(); // regiond takes the lock from here
-    return openPool(poolPath, { mode, persistence });
-  }
-  return kernelHere(poolPath, device);
+  return openPool(poolPath, { mode: mode === 'shared' ? 'shared' : 'exclusive', persistence });
 }
 
 /**
  * Opens a pool. mode 'shared' (the default) connects to the pool's regiond, starting it if
  * none runs; 'exclusive' runs the pool's kernel in this process; 'auto' is shared if a
- * regiond serves the pool, else exclusive (the CLI's default).
+ * regiond serves the pool, else exclusive (the CLI's default). With `create`, a pool (and
+ * directory) that does not exist is created first; of processes doing that at once, one
+ * creates it and the others open it.
  */
 export function openPool(poolPath: string, options: OpenPoolOptions = {}): Pool {
-  checkOptions(options, ['mode', 'persistence'], 'openPool options');
+  checkOptions(options, ['mode', 'persistence', 'create'], 'openPool options');
   const mode = checkPoolMode(options.mode ?? 'shared');
   const persistence = options.persistence ?? 'auto';
+  if (options.create !== undefined) createIfMissing(poolPath, options.create, persistence);
   if (mode !== 'exclusive') {
     const connection = connectRegiond(poolPath, { start: mode === 'shared', persistence });
     if (connection !== null) return new PoolHandle(poolPath, connection);
@@ -78,6 +71,27 @@ export function openPool(poolPath: string, options: OpenPoolOptions = {}): Pool 
     device.close();
     throw error;
   }
+}
+
+/** openPool's `create`: the directory, then the pool, unless it exists (or another process made it first). */
+function createIfMissing(poolPath: string, create: PoolCreateOptions, persistence: Persistence): void {
+  checkOptions(create, ['size', 'access'], 'openPool create options');
+  const creation = creationOf(create, persistence);
+  if (fs.existsSync(poolPath)) return;
+  fs.mkdirSync(path.dirname(poolPath), { recursive: true });
+  formatPoolFile(poolPath, creation); // false: another process created it first; open theirs
+}
+
+function creationOf(options: PoolCreateOptions, persistence: Persistence): PoolCreation {
+  if (options === null || typeof options !== 'object') {
+    throw new RegionError('INVALID', 'pool creation needs a size, e.g. { size: \'64MiB\' }');
+  }
+  const sizeBytes = parseSize(options.size, 'pool size');
+  if (sizeBytes % BLOCK_BYTES !== 0) {
+    throw new RegionError('INVALID', `pool size ${sizeBytes} is not a multiple of ${BLOCK_BYTES}`);
+  }
+  const access = changeAccess({ socketMode: SOCKET_MODE_DEFAULT, group: null }, accessChangeOf(options.access));
+  return { sizeBytes, persistence, access };
 }
 
 /**
