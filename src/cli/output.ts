@@ -8,6 +8,7 @@ import { describeAccess } from '../kernel/access.js';
 import { groupName } from '../util/groups.js';
 import { formatSize } from '../util/size.js';
 import type { Globals } from './context.js';
+import { count } from '../util/count.js';
 
 /** Prints value as JSON, or the human lines. Commands with no result pass { ok: true }. */
 export function emit(globals: Globals, value: unknown, human: () => string[]): void {
@@ -26,10 +27,7 @@ export function isoTime(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-/** "1 page", "2 pages": a count with its noun (plural by -s, which every noun here takes). */
-export function count(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
-}
+export { count };
 
 export function octal(mode: number): string {
   return `0${mode.toString(8).padStart(3, '0')}`;

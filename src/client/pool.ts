@@ -26,7 +26,9 @@ import { socketMissing } from './reachability.js';
 import { socketAddress } from '../wire/socket_path.js';
 import { Syscalls } from '../syscall/syscalls.js';
 import { checkOptions } from '../util/options.js';
+import { count } from '../util/count.js';
 import { parseSize } from '../util/size.js';
+import type { PmDevice } from '../pm/device.js';
 
 /**
  * Formats a new pool: a file of mode 0600 (its owner's only), with `access` saying who may
@@ -97,9 +99,9 @@ function creationOf(options: PoolCreateOptions, persistence: Persistence): PoolC
 /**
  * Exclusive mode: the pool's kernel runs in this process, under its lock (taken by the
  * caller), and this process is its only caller; the pool handle owns the device from here.
+ * `kernel` is the pool mounted on the device (or on a ScratchDevice over it).
  */
-function kernelHere(poolPath: string, device: FileDevice): PoolHandle {
-  const kernel = RegionManager.mount(device, poolPath, kernelOptionsFromEnvironment());
+export function kernelHere(poolPath: string, device: FileDevice, kernel = mountHere(device, poolPath)): PoolHandle {
   const who = currentCredentials();
   const syscalls = new Syscalls(kernel, {
     path: path.resolve(poolPath),
@@ -113,28 +115,61 @@ function kernelHere(poolPath: string, device: FileDevice): PoolHandle {
   return new PoolHandle(poolPath, new LocalTransport(poolPath, syscalls, client, device));
 }
 
+export function mountHere(device: PmDevice, poolPath: string): RegionManager {
+  return RegionManager.mount(device, poolPath, kernelOptionsFromEnvironment());
+}
+
 /**
  * fsck of a pool that is not open anywhere (it may be too damaged to mount): reports every
- * problem; with repair, fixes what needs no guessing.
+ * problem; with repair, fixes what needs no guessing. Without repair, a pool that regiond
+ * serves to clients is checked by that regiond (Pool.check of the mounted pool); a repair
+ * needs the pool closed (BUSY).
  */
 export function checkPool(poolPath: string, options: { repair?: boolean; persistence?: Persistence } = {}): CheckReport {
   checkOptions(options, ['repair', 'persistence'], 'checkPool options');
-  const device = new FileDevice(poolPath, { persistence: options.persistence ?? 'auto' });
+  const repair = options.repair ?? false;
+  const persistence = options.persistence ?? 'auto';
+  const device = new FileDevice(poolPath, { persistence });
   try {
     lockExclusive(device, poolPath);
-    return inspectPool(device, poolPath, options.repair ?? false);
+    return inspectPool(device, poolPath, repair);
+  } catch (error) {
+    if (!(error instanceof PoolServed)) throw error;
+    if (repair) {
+      throw new RegionError('BUSY', `a repair needs pool ${poolPath} closed, and regiond (pid ${error.pid}) serves it to `
+        + `${count(error.clients, 'client')}: close them, then repair; a check without repair runs through regiond`);
+    }
+    return checkServed(poolPath, persistence) ?? inspectPool(device, poolPath, false);
   } finally {
     device.close();
   }
 }
 
-function lockExclusive(device: FileDevice, poolPath: string): void {
+/** The check of the pool's regiond, or null if none answers now. */
+function checkServed(poolPath: string, persistence: Persistence): CheckReport | null {
+  const connection = connectRegiond(poolPath, { start: false, persistence });
+  if (connection === null) return null;
+  const pool = new PoolHandle(poolPath, connection);
+  try {
+    return pool.check();
+  } finally {
+    pool.close();
+  }
+}
+
+/** lockExclusive found the pool served by a regiond with clients. */
+class PoolServed extends RegionError {
+  constructor(poolPath: string, readonly pid: number, readonly clients: number) {
+    super('BUSY', `pool ${poolPath} is served by regiond (pid ${pid}) to ${count(clients, 'other client')}; `
+      + `open it with mode 'shared' or 'auto'`);
+  }
+}
+
+export function lockExclusive(device: FileDevice, poolPath: string): void {
   if (tryLockPool(device)) return;
   const regiond = retireRegiond(poolPath); // an idle regiond leaves for an exclusive opener
   if (regiond?.retiring && waitLockPool(device, DAEMON_LOCK_WAIT_MS)) return;
-  if (regiond && !regiond.retiring) {
-    throw new RegionError('BUSY', `pool ${poolPath} is served by regiond (pid ${regiond.pid}) to ${regiond.clients} other clients; open it with mode 'shared' or 'auto'`);
-  }
+  if (regiond && !regiond.retiring) throw new PoolServed(poolPath, regiond.pid, regiond.clients);
   const holder = poolHolder(device);
   if (holder > 0 && isRegiond(holder)) throw socketMissing(socketAddress(poolPath), holder); // it serves, but its socket does not answer
   if (openedHere(device)) {

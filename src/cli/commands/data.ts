@@ -8,7 +8,7 @@ import type { Pool } from '../../api.js';
 import { openPool } from '../../client/pool.js';
 import { RegionError } from '../../errors.js';
 import { formatSize } from '../../util/size.js';
-import { act, globalsOf, type Globals, sizeArg, withCommonOptions } from '../context.js';
+import { act, globalsOf, type Globals, sizeArg, withCommonOptions, withLook } from '../context.js';
 import { emit, syncLine } from '../output.js';
 import { startProgress } from '../../util/progress.js';
 
@@ -40,7 +40,7 @@ async function write(cmd: Command, name: string): Promise<void> {
 async function read(cmd: Command, name: string): Promise<void> {
   const globals = globalsOf(cmd);
   const { offset = 0, length } = cmd.opts<{ offset?: number; length?: number }>();
-  await withPoolAsync(globals, async (pool) => {
+  await withLook(globals, async (pool) => {
     const region = pool.open(name, { access: 'ro' });
     if (globals.json) {
       const bytes = region.read(offset, length);

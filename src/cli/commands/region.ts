@@ -3,7 +3,7 @@
 
 import type { Command } from 'commander';
 import { formatSize } from '../../util/size.js';
-import { act, globalsOf, octalArg, sizeArg, withCommonOptions, withPool } from '../context.js';
+import { act, globalsOf, octalArg, sizeArg, withCommonOptions, withLook, withPool } from '../context.js';
 import { displayName, emit, octal, regionLines, regionTable } from '../output.js';
 
 export function registerRegionCommands(program: Command): void {
@@ -33,15 +33,15 @@ function create(cmd: Command, name: string): void {
   emit(globals, info, () => [`created region ${info.name}: ${formatSize(info.sizeBytes)}, mode ${octal(info.mode)}`]);
 }
 
-function list(cmd: Command): void {
+async function list(cmd: Command): Promise<void> {
   const globals = globalsOf(cmd);
-  const regions = withPool(globals, (pool) => pool.list());
+  const regions = await withLook(globals, (pool) => pool.list());
   emit(globals, regions, () => (regions.length === 0 ? ['no regions'] : regionTable(regions)));
 }
 
-function stat(cmd: Command, name: string): void {
+async function stat(cmd: Command, name: string): Promise<void> {
   const globals = globalsOf(cmd);
-  const info = withPool(globals, (pool) => pool.stat(name));
+  const info = await withLook(globals, (pool) => pool.stat(name));
   emit(globals, info, () => regionLines(info));
 }
 
