@@ -10,10 +10,17 @@ import { formatSize } from '../util/size.js';
 import type { Globals } from './context.js';
 import { count } from '../util/count.js';
 
-/** Prints value as JSON, or the human lines. Commands with no result pass { ok: true }. */
+/** Prints value as JSON, or the human lines. A command prints the object it made or changed. */
 export function emit(globals: Globals, value: unknown, human: () => string[]): void {
-  const text = globals.json ? JSON.stringify(value, null, 2) : human().join('\n');
+  const text = globals.json ? jsonText(value) : human().join('\n');
   if (text.length > 0) process.stdout.write(`${text}\n`);
+}
+
+/** The JSON the CLI prints: permission bits (a region's mode, a socket's mode) as octal strings, "0640". */
+export function jsonText(value: unknown): string {
+  const octalModes = (key: string, field: unknown): unknown =>
+    (key === 'mode' || key === 'socketMode') && typeof field === 'number' ? octal(field) : field;
+  return JSON.stringify(value, octalModes, 2);
 }
 
 /** Columns padded to their widest cell; the last column is not padded. */

@@ -52,8 +52,11 @@ async function info(cmd: Command): Promise<void> {
 function grow(cmd: Command): void {
   const globals = globalsOf(cmd);
   const { size } = cmd.opts<{ size: number }>();
-  withPool(globals, (pool) => pool.grow(size));
-  emit(globals, { ok: true }, () => [`grew ${globals.poolPath} to ${formatSize(size)}`]);
+  const info = withPool(globals, (pool) => {
+    pool.grow(size);
+    return pool.info();
+  });
+  emit(globals, info, () => [`grew ${globals.poolPath} to ${formatSize(info.capacityBytes)}`]);
 }
 
 /** Changes only what is given: `--group G` alone keeps the mode, `--no-group` removes the group. */

@@ -45,27 +45,42 @@ async function stat(cmd: Command, name: string): Promise<void> {
   emit(globals, info, () => regionLines(info));
 }
 
+/** --json prints the region as it was when it was removed. */
 function remove(cmd: Command, name: string): void {
   const globals = globalsOf(cmd);
-  withPool(globals, (pool) => pool.remove(name));
-  emit(globals, { ok: true }, () => [`removed region ${name}`]);
+  const removed = withPool(globals, (pool) => {
+    const info = pool.stat(name);
+    pool.remove(name);
+    return info;
+  });
+  emit(globals, removed, () => [`removed region ${displayName(name)}`]);
 }
 
+/** This and the commands below print (with --json) the region as the change left it. */
 function rename(cmd: Command, from: string, to: string): void {
   const globals = globalsOf(cmd);
-  withPool(globals, (pool) => pool.rename(from, to));
-  emit(globals, { ok: true }, () => [`renamed region ${from} to ${to}`]);
+  const info = withPool(globals, (pool) => {
+    pool.rename(from, to);
+    return pool.stat(to);
+  });
+  emit(globals, info, () => [`renamed region ${displayName(from)} to ${displayName(to)}`]);
 }
 
 function chmod(cmd: Command, name: string, mode: number): void {
   const globals = globalsOf(cmd);
-  withPool(globals, (pool) => pool.chmod(name, mode));
-  emit(globals, { ok: true, mode: octal(mode) }, () => [`region ${displayName(name)}: mode ${octal(mode)}`]);
+  const info = withPool(globals, (pool) => {
+    pool.chmod(name, mode);
+    return pool.stat(name);
+  });
+  emit(globals, info, () => [`region ${displayName(name)}: mode ${octal(info.mode)}`]);
 }
 
 function resize(cmd: Command, name: string): void {
   const globals = globalsOf(cmd);
   const { size } = cmd.opts<{ size: number }>();
-  withPool(globals, (pool) => pool.resize(name, size));
-  emit(globals, { ok: true }, () => [`resized region ${name} to ${formatSize(size)}`]);
+  const info = withPool(globals, (pool) => {
+    pool.resize(name, size);
+    return pool.stat(name);
+  });
+  emit(globals, info, () => [`resized region ${displayName(name)} to ${formatSize(info.sizeBytes)}`]);
 }
