@@ -62,9 +62,9 @@ test('create options are checked: a misspelt key or a missing size is INVALID, a
 test('a creation that finds the pool made meanwhile changes nothing and leaves no file', () => {
   const poolPath = path.join(base, 'first.pool');
   const access = { socketMode: 0o600, group: null };
-  assert.equal(formatPoolFile(poolPath, { sizeBytes: 4 * MiB, persistence: 'auto', access }), true);
+  assert.equal(formatPoolFile(poolPath, { sizeBytes: 4 * MiB, access }), true);
   const before = fs.readFileSync(poolPath);
-  assert.equal(formatPoolFile(poolPath, { sizeBytes: 8 * MiB, persistence: 'auto', access }), false);
+  assert.equal(formatPoolFile(poolPath, { sizeBytes: 8 * MiB, access }), false);
   assert.ok(fs.readFileSync(poolPath).equals(before), 'the first pool is untouched');
   assert.deepEqual(leftovers(base), []);
 });

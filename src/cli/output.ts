@@ -104,7 +104,7 @@ export function poolLines(p: PoolInfo): string[] {
     ['regions', String(p.regions)],
     ['slots', `${p.slots.used} used, ${p.slots.allocated} allocated, ${p.slots.max} max`],
     ['journal', formatSize(p.journalBytes)],
-    ['persistence', p.persistence],
+    ['persistence', `${p.persistence} (chosen at each open; the pool does not record mkpool's --persistence)`],
     ['mode', p.mode],
     ['access', accessLine(p.access)],
     ['fault tracking', p.faultMechanism],

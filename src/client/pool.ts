@@ -5,7 +5,7 @@ import path from 'node:path';
 import type {
   CheckReport, CreatePoolOptions, OpenPoolOptions, Persistence, Pool, PoolCreateOptions, PoolMode,
 } from '../api.js';
-import { formatPoolFile, type PoolCreation } from './pool_creation.js';
+import { formatPoolFile, machineLimitProblem, type PoolCreation } from './pool_creation.js';
 import { LocalTransport } from './local_transport.js';
 import { PoolHandle } from './pool_handle.js';
 import { BLOCK_BYTES, DAEMON_LOCK_WAIT_MS, SOCKET_MODE_DEFAULT } from '../constants.js';
@@ -41,7 +41,7 @@ export function createPool(poolPath: string, options: CreatePoolOptions): Pool {
   if (options === undefined) throw new RegionError('INVALID', 'createPool needs options with a size, e.g. { size: \'64MiB\' }');
   const mode = checkPoolMode(options.mode ?? 'shared');
   const persistence = options.persistence ?? 'auto';
-  const creation = creationOf(options, persistence);
+  const creation = creationOf(options);
   if (fs.existsSync(poolPath) || !formatPoolFile(poolPath, creation)) {
     throw new RegionError('EXISTS', `${poolPath} already exists`);
   }
@@ -59,7 +59,7 @@ export function openPool(poolPath: string, options: OpenPoolOptions = {}): Pool 
   checkOptions(options, ['mode', 'persistence', 'create'], 'openPool options');
   const mode = checkPoolMode(options.mode ?? 'shared');
   const persistence = options.persistence ?? 'auto';
-  if (options.create !== undefined) createIfMissing(poolPath, options.create, persistence);
+  if (options.create !== undefined) createIfMissing(poolPath, options.create);
   if (mode !== 'exclusive') {
     const connection = connectRegiond(poolPath, { start: mode === 'shared', persistence });
     if (connection !== null) return new PoolHandle(poolPath, connection);
@@ -76,15 +76,15 @@ export function openPool(poolPath: string, options: OpenPoolOptions = {}): Pool 
 }
 
 /** openPool's `create`: the directory, then the pool, unless it exists (or another process made it first). */
-function createIfMissing(poolPath: string, create: PoolCreateOptions, persistence: Persistence): void {
+function createIfMissing(poolPath: string, create: PoolCreateOptions): void {
   checkOptions(create, ['size', 'access'], 'openPool create options');
-  const creation = creationOf(create, persistence);
+  const creation = creationOf(create);
   if (fs.existsSync(poolPath)) return;
   fs.mkdirSync(path.dirname(poolPath), { recursive: true });
   formatPoolFile(poolPath, creation); // false: another process created it first; open theirs
 }
 
-function creationOf(options: PoolCreateOptions, persistence: Persistence): PoolCreation {
+function creationOf(options: PoolCreateOptions): PoolCreation {
   if (options === null || typeof options !== 'object') {
     throw new RegionError('INVALID', 'pool creation needs a size, e.g. { size: \'64MiB\' }');
   }
@@ -92,8 +92,10 @@ function creationOf(options: PoolCreateOptions, persistence: Persistence): PoolC
   if (sizeBytes % BLOCK_BYTES !== 0) {
     throw new RegionError('INVALID', `pool size ${sizeBytes} is not a multiple of ${BLOCK_BYTES}`);
   }
+  const tooLarge = machineLimitProblem(sizeBytes);
+  if (tooLarge !== null) throw new RegionError('INVALID', tooLarge);
   const access = changeAccess({ socketMode: SOCKET_MODE_DEFAULT, group: null }, accessChangeOf(options.access));
-  return { sizeBytes, persistence, access };
+  return { sizeBytes, access };
 }
 
 /**
