@@ -1,11 +1,12 @@
 // The peers, from the runner's side: which can be had on this machine (and why not), their
-// versions, installing missing ones (bench/install-peers.sh), building the native harnesses
+// versions, installing missing ones (bench/install-peers.sh, `npm run bench:peers`), building the native harnesses
 // of bench/peers/ with cc, and running one native trial.
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { moduleVersion, PEERS_COMMAND, peerVersion, requirePeer } from './peer_modules.js';
 import type { Family, NativeBinary, SystemDef } from './systems.js';
 import type { TrialResult, TrialSpec } from './workload.js';
 
@@ -31,7 +32,7 @@ export interface PeerOptions {
 }
 
 export function preparePeers(options: PeerOptions): Peers {
-  if (options.install && missingInstallable(options.repoRoot)) installPeers(options);
+  if (options.install && missingInstallable()) installPeers(options);
   const unavailable: PeerStatus = {};
   const binaries: Partial<Record<NativeBinary, string>> = {};
   const versions: Record<string, string> = {};
@@ -40,7 +41,7 @@ export function preparePeers(options: PeerOptions): Peers {
   if (typeof limit === 'string') unavailable.limit = limit;
   else binaries.limit_peer = limit.path;
   if (!fs.existsSync(PMDK_HEADER)) {
-    unavailable.pmdk = 'libpmemobj-dev is not installed (bench/install-peers.sh installs it)';
+    unavailable.pmdk = `libpmemobj-dev is not installed (${PEERS_COMMAND} installs it as root)`;
   } else {
     const pmdk = buildNative(options, 'pmdk_peer', ['-rdynamic', '-lpmemobj', '-lpmem', '-ldl']);
     if (typeof pmdk === 'string') unavailable.pmdk = pmdk;
@@ -48,18 +49,19 @@ export function preparePeers(options: PeerOptions): Peers {
     const version = packageVersion('libpmemobj1') ?? packageVersion('libpmemobj-dev');
     if (version !== undefined) versions['libpmemobj'] = version;
   }
-  const require = createRequire(path.join(options.repoRoot, 'package.json'));
-  const lmdb = moduleVersion(require, 'lmdb');
-  if (lmdb === undefined) unavailable.lmdb = 'lmdb-js is not installed (npm install, or bench/install-peers.sh)';
+  const lmdb = peerVersion('lmdb');
+  if (lmdb === undefined) unavailable.lmdb = `lmdb-js is not installed (${PEERS_COMMAND})`;
   else versions['lmdb-js'] = lmdb;
-  const sqlite = loadsSqlite(require);
+  const sqlite = loadsSqlite();
   if (typeof sqlite === 'string') unavailable.sqlite = sqlite;
   else Object.assign(versions, sqlite);
   if (options.diskDir === undefined) unavailable.disk = 'no ordinary (non-tmpfs) file system found for scratch files (set REGIONS_BENCH_DISK_DIR)';
-  for (const name of ['vega', 'vega-lite', 'cli-progress']) {
-    const version = moduleVersion(require, name);
+  for (const name of ['vega', 'vega-lite'] as const) {
+    const version = peerVersion(name);
     if (version !== undefined) versions[name] = version;
   }
+  const progress = moduleVersion(createRequire(path.join(options.repoRoot, 'package.json')), 'cli-progress');
+  if (progress !== undefined) versions['cli-progress'] = progress;
   const cc = commandLine('cc', ['--version']);
   if (cc !== undefined) versions['cc'] = cc;
   return { unavailable, binaries, versions };
@@ -72,9 +74,9 @@ export function unavailableReason(peers: Peers, system: SystemDef): string | und
   return peers.unavailable[system.family];
 }
 
-function missingInstallable(repoRoot: string): boolean {
-  const require = createRequire(path.join(repoRoot, 'package.json'));
-  return !fs.existsSync(PMDK_HEADER) || moduleVersion(require, 'lmdb') === undefined || typeof loadsSqlite(require) === 'string';
+function missingInstallable(): boolean {
+  const modules = (['lmdb', 'vega', 'vega-lite'] as const).every((name) => peerVersion(name) !== undefined);
+  return !fs.existsSync(PMDK_HEADER) || !modules || typeof loadsSqlite() === 'string';
 }
 
 function installPeers(options: PeerOptions): void {
@@ -95,33 +97,16 @@ function buildNative(options: PeerOptions, name: NativeBinary, libraries: string
   return { path: binary };
 }
 
-function moduleVersion(require: NodeJS.Require, name: string): string | undefined {
-  let entry: string;
-  try {
-    entry = require.resolve(name);
-  } catch {
-    return undefined;
-  }
-  // Walk up from the entry point: not every package exports its package.json.
-  for (let dir = path.dirname(entry); dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    const manifest = path.join(dir, 'package.json');
-    if (!fs.existsSync(manifest)) continue;
-    const parsed = JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name?: string; version?: string };
-    if (parsed.name === name) return parsed.version;
-  }
-  return undefined;
-}
-
 interface SqliteProbe {
   prepare(sql: string): { get(): Record<string, unknown> | undefined };
   close(): void;
 }
 
-function loadsSqlite(require: NodeJS.Require): Record<string, string> | string {
-  const version = moduleVersion(require, 'better-sqlite3');
-  if (version === undefined) return 'better-sqlite3 is not installed (npm install, or bench/install-peers.sh)';
+function loadsSqlite(): Record<string, string> | string {
+  const version = peerVersion('better-sqlite3');
+  if (version === undefined) return `better-sqlite3 is not installed (${PEERS_COMMAND})`;
   try {
-    const Database = require('better-sqlite3') as new (file: string) => SqliteProbe;
+    const Database = requirePeer('better-sqlite3') as new (file: string) => SqliteProbe;
     const db = new Database(':memory:');
     const sqlite = String(db.prepare('SELECT sqlite_version() AS v').get()?.['v']);
     db.close();

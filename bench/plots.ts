@@ -1,36 +1,89 @@
 // The report's figures: Vega-Lite specifications compiled to Vega and rendered headless to
 // SVG (view.toSVG(), no browser, no canvas). Each function turns result rows into a spec;
-// renderSvg does the rendering. vega and vega-lite are devDependencies: without them the
-// report is written with its tables and a line saying the plots were skipped.
+// renderSvg does the rendering. vega and vega-lite belong to bench/'s own package (`npm run
+// bench:peers`): without them the report is written with its tables and a line saying the
+// plots were skipped and why. A spec is typed here as plain JSON: vega-lite validates it.
+//
+// Conventions, the same in every figure: one question per figure (its title asks it); the
+// series of a figure get distinct colours; a line's style says what it is (solid: the Region
+// System, dashed: an atomic peer, dotted: a floor that is not atomic), and the legend
+// says so with line samples; goal lines carry their label; ratios point the same way
+// ("higher is better"); an axis is logarithmic wherever values span orders of magnitude.
 
-import type { TopLevelSpec } from 'vega-lite';
+import { importPeer, PEERS_COMMAND } from './peer_modules.js';
+
+/** A Vega-Lite specification (JSON). */
+export type Spec = { [key: string]: unknown };
 
 export type Row = Record<string, number | string>;
 
-const WIDTH = 260;
-const HEIGHT = 190;
-const FONT = 'Helvetica, Arial, sans-serif';
-const CONFIG = { font: FONT, axis: { labelFontSize: 10, titleFontSize: 11 }, legend: { labelFontSize: 10, titleFontSize: 11, labelLimit: 260 }, header: { labelFontSize: 11, titleFontSize: 11 } };
-
-// One color per system, the same in every figure (Tableau 20, in the order of SYSTEMS).
-const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#ffbb78', '#8c564b', '#c49c94', '#e377c2', '#f7b6d2', '#17becf', '#9edae5', '#bcbd22', '#dbdb8d', '#7f7f7f', '#c7c7c7', '#aec7e8', '#98df8a', '#ff9896', '#c5b0d5'];
-let colorOrder: string[] = [];
-
-/** Fixes the order of system labels, hence their colors, for every figure after this call. */
-export function setSystemOrder(labels: string[]): void {
-  colorOrder = labels;
+/** The members of vega and vega-lite that rendering uses. */
+interface VegaModule {
+  parse(spec: unknown): unknown;
+  View: new (runtime: unknown, options: { renderer: 'none' }) => { toSVG(): Promise<string>; finalize(): void };
+}
+interface VegaLiteModule {
+  compile(spec: Spec): { spec: unknown };
 }
 
-function colorScale(rows: Row[], field: string): { domain: string[]; range: string[] } {
+const WIDTH = 280;
+const HEIGHT = 200;
+const FONT = 'Helvetica, Arial, sans-serif';
+const LEGEND = {
+  labelFontSize: 11, titleFontSize: 11, labelLimit: 360, symbolType: 'stroke', symbolStrokeWidth: 2.5, symbolSize: 400,
+};
+const CONFIG = {
+  font: FONT, axis: { labelFontSize: 10, titleFontSize: 11 }, legend: LEGEND,
+  header: { labelFontSize: 11, titleFontSize: 11 },
+};
+
+/** The line-style legend draws its samples in a neutral colour (they would take no colour otherwise). */
+const STYLE_LEGEND = { encode: { symbols: { update: { stroke: { value: '#333333' } } } } };
+
+/** Ten colours far apart (Tableau 10, reordered so the first ones differ most). */
+const PALETTE = [
+  '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f',
+];
+
+/** What a line's style means; `kind` rows carry one of these. */
+export const KIND = {
+  ours: 'Region System (solid)',
+  peer: 'atomic peer (dashed)',
+  floor: 'not atomic: a floor (dotted)',
+} as const;
+const DASHES: Record<string, number[]> = { [KIND.ours]: [1, 0], [KIND.peer]: [7, 3], [KIND.floor]: [2, 2] };
+
+let seriesOrder: string[] = [];
+
+/** Fixes the order in which series take colours (ours first, so the Region System is blue in every figure). */
+export function setSeriesOrder(labels: string[]): void {
+  seriesOrder = labels;
+}
+
+/** Distinct colours for the series present in these rows, in the fixed order (or, `asGiven`, in the rows' order). */
+function colorScale(rows: Row[], field: string, asGiven = false): { domain: string[]; range: string[] } {
   const present = new Set(rows.map((r) => String(r[field])));
-  const known = colorOrder.filter((label) => present.has(label));
-  const extra = [...present].filter((label) => !colorOrder.includes(label));
-  const domain = [...known, ...extra];
-  return { domain, range: domain.map((label) => PALETTE[(colorOrder.indexOf(label) + PALETTE.length) % PALETTE.length] ?? '#000000') };
+  const order = asGiven ? [] : seriesOrder;
+  const unordered = [...present].filter((label) => !order.includes(label));
+  const domain = [...order.filter((label) => present.has(label)), ...unordered];
+  return { domain, range: domain.map((_, i) => PALETTE[i % PALETTE.length] ?? '#000000') };
+}
+
+/** One colour per system. */
+function systemColors(rows: Row[]): Spec {
+  return { field: 'system', type: 'nominal', title: 'system', scale: colorScale(rows, 'system') };
+}
+
+/** Line styles by kind, with a legend of line samples (none when every line has the same style). */
+function dashEncoding(rows: Row[]): Spec {
+  const domain = Object.keys(DASHES).filter((kind) => rows.some((r) => r['kind'] === kind));
+  const scale = { domain, range: domain.map((kind) => DASHES[kind] ?? [1, 0]) };
+  const legend = domain.length > 1 ? STYLE_LEGEND : null;
+  return { field: 'kind', type: 'nominal', title: 'line style', scale, legend };
 }
 
 interface Renderer {
-  render(spec: TopLevelSpec): Promise<string>;
+  render(spec: Spec): Promise<string>;
 }
 
 let renderer: Renderer | string | undefined;
@@ -39,8 +92,8 @@ let renderer: Renderer | string | undefined;
 async function loadRenderer(): Promise<Renderer | string> {
   if (renderer !== undefined) return renderer;
   try {
-    const vega = await import('vega');
-    const vegaLite = await import('vega-lite');
+    const vega = (await importPeer('vega')) as VegaModule;
+    const vegaLite = (await importPeer('vega-lite')) as VegaLiteModule;
     renderer = {
       async render(spec) {
         const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
@@ -52,100 +105,154 @@ async function loadRenderer(): Promise<Renderer | string> {
       },
     };
   } catch (error) {
-    renderer = `vega and vega-lite are not installed (npm install): ${(error as Error).message.split('\n')[0]}`;
+    renderer = `vega and vega-lite are not installed (${PEERS_COMMAND}): ${(error as Error).message.split('\n')[0]}`;
   }
   return renderer;
 }
 
 /** Renders a spec to SVG text, or returns why it could not. */
-export async function renderSvg(spec: TopLevelSpec): Promise<{ svg: string } | { skipped: string }> {
+export async function renderSvg(spec: Spec): Promise<{ svg: string } | { skipped: string }> {
   const loaded = await loadRenderer();
   if (typeof loaded === 'string') return { skipped: loaded };
   return { svg: await loaded.render(spec) };
 }
 
-function base(title: string, rows: Row[]): Pick<TopLevelSpec, '$schema' | 'title' | 'data' | 'config'> {
-  return { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, data: { values: rows }, config: CONFIG } as Pick<TopLevelSpec, '$schema' | 'title' | 'data' | 'config'>;
+function base(title: string, rows: Row[]): Spec {
+  return { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, data: { values: rows }, config: CONFIG };
 }
 
-/** y against k (log-log), one line per system, one panel per `facet` value. */
-export function linesVsK(title: string, rows: Row[], y: { field: string; title: string; log?: boolean }, independentY = false): TopLevelSpec {
-  const facet = 'panel';
+const K_AXIS = {
+  field: 'k', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'pages per commit (k)',
+  axis: { values: [1, 16, 256, 4096] },
+};
+
+/** y against k (log-log), one line per system (colour) styled by kind, one panel per `panel`. */
+export function linesVsK(title: string, rows: Row[], y: { field: string; title: string }, independentY = false): Spec {
   return {
     ...base(title, rows),
-    facet: { field: facet, type: 'nominal', title: null },
+    facet: { field: 'panel', type: 'nominal', title: null, sort: null },
     columns: 2,
     spec: {
       width: WIDTH,
       height: HEIGHT,
-      mark: { type: 'line', point: true, strokeWidth: 1.5 },
+      mark: { type: 'line', point: true, strokeWidth: 1.6 },
       encoding: {
-        x: { field: 'k', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'pages per commit (k)', axis: { values: [1, 16, 256, 4096] } },
-        y: { field: y.field, type: 'quantitative', scale: { type: y.log === false ? 'linear' : 'log' }, title: y.title },
-        color: { field: 'system', type: 'nominal', title: 'system', scale: colorScale(rows, 'system') },
-        strokeDash: { field: 'kind', type: 'nominal', title: 'kind', sort: null },
+        x: K_AXIS,
+        y: { field: y.field, type: 'quantitative', scale: { type: 'log' }, title: y.title },
+        color: systemColors(rows),
+        strokeDash: dashEncoding(rows),
       },
     },
     resolve: { scale: { y: independentY ? 'independent' : 'shared' } },
-  } as TopLevelSpec;
+  };
 }
 
-/** Stacked bars of the store loop and pmsync per tracker, one panel per k. */
-export function stackedPhases(title: string, rows: Row[]): TopLevelSpec {
+const PHASES = ['store loop', 'pmsync'];
+
+/** Grouped bars (one per phase) per tracker, a log axis, one panel per k. */
+export function phaseBars(title: string, rows: Row[]): Spec {
   return {
     ...base(title, rows),
     facet: { field: 'panel', type: 'nominal', title: null, sort: null },
     columns: 4,
     spec: {
-      width: { step: 26 },
+      width: { step: 22 },
       height: HEIGHT,
       mark: { type: 'bar' },
       encoding: {
         x: { field: 'tracker', type: 'nominal', title: null, sort: ['manual', 'scan', 'fault'] },
-        y: { field: 'us', type: 'quantitative', title: 'µs per commit', stack: 'zero' },
-        color: { field: 'phase', type: 'nominal', title: 'phase', sort: ['store loop', 'pmsync'] },
+        xOffset: { field: 'phase', type: 'nominal', sort: PHASES },
+        y: { field: 'us', type: 'quantitative', title: 'µs per commit (log)', scale: { type: 'log' }, stack: null },
+        color: { field: 'phase', type: 'nominal', title: 'phase', sort: PHASES, scale: { range: PALETTE.slice(0, 2) } },
       },
     },
-    resolve: { scale: { y: 'independent' } },
-  } as TopLevelSpec;
+    config: { ...CONFIG, legend: { ...LEGEND, symbolType: 'square' } },
+  };
 }
 
-/** A ratio against k with a rule at `goal` (and at 1). */
-export function ratioVsK(title: string, rows: Row[], yTitle: string, goals: number[]): TopLevelSpec {
+/**
+ * Ratios against k, higher is better in every panel (1 = as fast as the other), with a
+ * labelled rule per goal. Goal rows are `{ panel, goal, label, place: 'above' | 'below' }`; ratio rows
+ * `{ panel, k, ratio, peer }`.
+ */
+export function ratioVsK(title: string, rows: Row[], goals: Row[], yTitle: string): Spec {
+  const ratios = rows.map((r) => ({ ...r, row: 'ratio' }));
+  const marks = goals.map((g) => ({ ...g, row: 'goal' }));
+  const only = (row: string): { filter: string } => ({ filter: `datum.row === '${row}'` });
   return {
-    ...base(title, rows),
-    facet: { field: 'panel', type: 'nominal', title: null },
+    ...base(title, [...ratios, ...marks]),
+    facet: { field: 'panel', type: 'nominal', title: null, sort: null },
     columns: 2,
     spec: {
       width: WIDTH,
       height: HEIGHT,
       layer: [
         {
-          mark: { type: 'line', point: true },
+          transform: [only('ratio')],
+          mark: { type: 'line', point: true, strokeWidth: 1.6 },
           encoding: {
-            x: { field: 'k', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'pages per commit (k)', axis: { values: [1, 16, 256, 4096] } },
+            x: K_AXIS,
             y: { field: 'ratio', type: 'quantitative', scale: { type: 'log' }, title: yTitle },
-            color: { field: 'peer', type: 'nominal', title: 'against', sort: null },
+            color: { field: 'peer', type: 'nominal', title: 'against', scale: colorScale(rows, 'peer', true) },
           },
         },
-        ...goals.map((goal) => ({ mark: { type: 'rule', strokeDash: [4, 3], color: 'gray' }, encoding: { y: { datum: goal } } })),
+        {
+          transform: [only('goal')],
+          mark: { type: 'rule', strokeDash: [4, 3], color: '#555555' },
+          encoding: { y: { field: 'goal', type: 'quantitative' } },
+        },
+        goalLabels('above'),
+        goalLabels('below'),
       ],
     },
-  } as TopLevelSpec;
+    resolve: { scale: { y: 'independent' } },
+  };
 }
 
-/** y against a size or count on a log x axis, one line per series. */
-export function linesVsSize(title: string, rows: Row[], x: { field: string; title: string }, y: { field: string; title: string }, facet?: string): TopLevelSpec {
-  const inner = {
-    width: WIDTH,
-    height: HEIGHT,
-    mark: { type: 'line', point: true },
+/** The labels of goal rows whose `place` is above or below their line (close goals take one each). */
+function goalLabels(place: 'above' | 'below'): Spec {
+  return {
+    transform: [{ filter: `datum.row === 'goal' && datum.place === '${place}'` }],
+    mark: {
+      type: 'text', align: 'right', baseline: place === 'above' ? 'bottom' : 'top',
+      dx: -2, dy: place === 'above' ? -2 : 2, fontSize: 10, color: '#333333',
+    },
+    encoding: { x: { value: WIDTH }, y: { field: 'goal', type: 'quantitative' }, text: { field: 'label' } },
+  };
+}
+
+/** y against a size or count on log axes, one line per series (colour, styled by kind). */
+export function linesVsSize(title: string, rows: Row[], x: Axis, y: Axis): Spec {
+  return { ...base(title, rows), ...sizePanel(rows, rows, x, y) };
+}
+
+/** Side by side, each with its own x axis and title (panels that measure different things). */
+export function sideBySide(title: string, panels: { rows: Row[]; x: Axis; y: Axis }[]): Spec {
+  const all = panels.flatMap((p) => p.rows);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    config: CONFIG,
+    hconcat: panels.map((p) => ({ data: { values: p.rows }, ...sizePanel(p.rows, all, p.x, p.y) })),
+  };
+}
+
+interface Axis {
+  field: string;
+  title: string;
+}
+
+/** One log-log panel; colours and line styles come from `all` so that panels side by side agree. */
+function sizePanel(rows: Row[], all: Row[], x: Axis, y: Axis): Spec {
+  return {
+    width: WIDTH * 1.3,
+    height: HEIGHT * 1.1,
+    mark: { type: 'line', point: true, strokeWidth: 1.6 },
     encoding: {
       x: { field: x.field, type: 'quantitative', scale: { type: 'log' }, title: x.title },
       y: { field: y.field, type: 'quantitative', scale: { type: 'log' }, title: y.title },
-      color: { field: 'system', type: 'nominal', title: 'system', scale: colorScale(rows, 'system') },
+      color: systemColors(all),
+      strokeDash: dashEncoding(all),
     },
   };
-  if (facet === undefined) return { ...base(title, rows), ...inner } as TopLevelSpec;
-  return { ...base(title, rows), facet: { field: facet, type: 'nominal', title: null }, columns: 2, spec: inner, resolve: { scale: { x: 'independent', y: 'independent' } } } as TopLevelSpec;
 }

@@ -4,10 +4,9 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import type { TopLevelSpec } from 'vega-lite';
 import { analyse, kOf, measured, OURS, pagePoints, times, type Analysis } from './analysis.js';
-import { linesVsK, linesVsSize, ratioVsK, renderSvg, setSystemOrder, stackedPhases, type Row } from './plots.js';
-import { pointLabel, type PointResult, type SuiteResults, type SystemSummary } from './suite.js';
+import { type FigureName, renderFigures, sizeName } from './figures.js';
+import { pointLabel, type PointResult, type SuiteResults } from './suite.js';
 import { SYSTEMS } from './systems.js';
 
 const MiB = 1 << 20;
@@ -24,110 +23,6 @@ export async function writeReport(results: SuiteResults, outDir: string, log: (l
   const reportPath = path.join(outDir, `${name}.md`);
   fs.writeFileSync(reportPath, markdown(results, analysis, figures.files, figures.skipped));
   return { jsonPath, reportPath, svgPaths: Object.values(figures.files).map((file) => path.join(outDir, file)) };
-}
-
-// ---------------------------------------------------------------------------------------
-// Figures
-
-type FigureName = 'latency' | 'throughput' | 'flushes' | 'trackers' | 'ratios' | 'records' | 'map' | 'mount';
-
-async function renderFigures(results: SuiteResults, analysis: Analysis, dir: string, name: string): Promise<{ files: Partial<Record<FigureName, string>>; skipped?: string }> {
-  setSystemOrder([...SYSTEMS.map((s) => s.label), ...results.points.flatMap((p) => p.systems.map((s) => s.label))]);
-  const specs: Partial<Record<FigureName, TopLevelSpec>> = {};
-  const pages = pageRows(results);
-  if (pages.length > 0) {
-    specs.latency = linesVsK('Commit latency (median) vs pages per commit', pages, { field: 'us', title: 'µs per commit' });
-    specs.throughput = linesVsK('Throughput vs pages per commit', pages, { field: 'mbps', title: 'MB/s of pages committed' });
-    const counted = pages.filter((r) => r['lines'] !== undefined);
-    const flushRows = counted.flatMap((r) => [
-      { ...r, panel: `lines flushed per commit — ${r['panel']}`, y: r['lines'] ?? 0 },
-      { ...r, panel: `fences per commit — ${r['panel']}`, y: r['fences'] ?? 0 },
-    ]).filter((r) => String(r.panel).includes('16 MiB'));
-    if (flushRows.length > 0) specs.flushes = linesVsK('Cache lines flushed and fences per commit (16 MiB region)', flushRows, { field: 'y', title: 'per commit' }, true);
-  }
-  const phases = phaseRows(results);
-  if (phases.length > 0) specs.trackers = stackedPhases('Store loop and pmsync per tracker (16 MiB region, random pages)', phases);
-  const ratios = analysis.ratios.filter((r) => r.dataBytes === 16 * MiB && r.basis === 'commit').map((r) => ({ k: r.k, ratio: r.ratio, peer: r.against, panel: `${r.against.startsWith('limit') ? 'ours ÷ limit' : 'peer ÷ ours'} — ${r.pattern}` }));
-  if (ratios.length > 0) specs.ratios = ratioVsK('Time ratios of pmsync (manual) to each peer and to the limit (16 MiB region)', ratios, 'time ratio', [1, 1.5, 2, 3]);
-  const records = recordRows(results);
-  if (records.length > 0) specs.records = linesVsSize('Bytes written per byte of user data (64-byte records)', records, { field: 'r', title: 'records per commit' }, { field: 'wa', title: 'bytes written ÷ user bytes' });
-  const maps = mapRows(results);
-  if (maps.length > 0) specs.map = linesVsSize('First map of a region in a process vs region size', maps, { field: 'mib', title: 'region size (MiB)' }, { field: 'ms', title: 'ms per map' });
-  const mounts = mountRows(results);
-  if (mounts.length > 0) specs.mount = linesVsSize('Mount time', mounts, { field: 'x', title: 'regions / MiB of data' }, { field: 'ms', title: 'ms per mount' }, 'panel');
-  const files: Partial<Record<FigureName, string>> = {};
-  for (const [figure, spec] of Object.entries(specs) as [FigureName, TopLevelSpec][]) {
-    const rendered = await renderSvg(spec);
-    if ('skipped' in rendered) return { files, skipped: rendered.skipped };
-    fs.writeFileSync(path.join(dir, `${figure}.svg`), rendered.svg);
-    files[figure] = `${name}/${figure}.svg`;
-  }
-  return { files };
-}
-
-function sizeName(bytes: number): string {
-  if (bytes >= 1 << 30) return `${bytes / (1 << 30)} GiB`;
-  if (bytes >= MiB) return `${bytes / MiB} MiB`;
-  return `${bytes / 1024} KiB`;
-}
-
-function kindOf(s: SystemSummary): string {
-  if (s.family === 'regions') return 'Region System';
-  return s.atomic ? 'atomic peer' : 'floor (not atomic)';
-}
-
-function pageRows(results: SuiteResults): Row[] {
-  const rows: Row[] = [];
-  for (const point of pagePoints(results)) {
-    const panel = `${sizeName(Number(point.params['dataBytes']))} region, ${point.params['pattern']}`;
-    for (const s of point.systems) {
-      if (measured(point, s.system) === undefined) continue;
-      const row: Row = { k: kOf(point), system: s.label, kind: kindOf(s), panel, us: s.medianNs / 1e3, mbps: s.bytesPerSecond / 1e6 };
-      if (s.linesPerOp !== undefined) row['lines'] = s.linesPerOp;
-      if (s.fencesPerOp !== undefined) row['fences'] = s.fencesPerOp;
-      rows.push(row);
-    }
-  }
-  return rows;
-}
-
-function phaseRows(results: SuiteResults): Row[] {
-  const rows: Row[] = [];
-  for (const point of pagePoints(results)) {
-    if (Number(point.params['dataBytes']) !== 16 * MiB || point.params['pattern'] !== 'random') continue;
-    for (const tracker of ['manual', 'scan', 'fault']) {
-      const s = measured(point, `regions-${tracker}`);
-      if (s?.storeMedianNs === undefined || s.syncMedianNs === undefined) continue;
-      const panel = `k = ${kOf(point)}`;
-      rows.push({ panel, tracker, phase: 'store loop', us: s.storeMedianNs / 1e3 }, { panel, tracker, phase: 'pmsync', us: s.syncMedianNs / 1e3 });
-    }
-  }
-  return rows;
-}
-
-function recordRows(results: SuiteResults): Row[] {
-  return results.points
-    .filter((p) => p.workload === 'records')
-    .flatMap((p) => p.systems.filter((s) => measured(p, s.system) !== undefined && s.writeAmplification !== undefined).map((s) => ({ r: Number(p.params['count']), system: s.label, wa: s.writeAmplification ?? 0 })));
-}
-
-function mapRows(results: SuiteResults): Row[] {
-  return results.points
-    .filter((p) => p.workload === 'map')
-    .flatMap((p) => p.systems.filter((s) => measured(p, s.system) !== undefined).map((s) => ({ mib: Number(p.params['dataBytes']) / MiB, system: s.label, ms: Math.max(s.medianNs / 1e6, 1e-3) })));
-}
-
-function mountRows(results: SuiteResults): Row[] {
-  return results.points
-    .filter((p) => p.workload === 'mount')
-    .flatMap((p) => {
-      const regions = Number(p.params['regions']);
-      const dataMiB = Number(p.params['dataBytes']) / MiB;
-      const byRegions = dataMiB === 0;
-      return p.systems
-        .filter((s) => measured(p, s.system) !== undefined)
-        .map((s) => ({ x: byRegions ? regions : dataMiB, panel: byRegions ? 'vs regions (4 KiB each)' : 'vs MiB of data (one region)', system: s.label, ms: s.medianNs / 1e6 }));
-    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -197,7 +92,7 @@ function pagesSection(results: SuiteResults, analysis: Analysis, files: Partial<
   const points = pagePoints(results);
   if (points.length === 0) return [];
   const lines = ['## (a) Commit k dirty 4 KiB pages', ''];
-  lines.push(...figure(files, 'latency', 'latency vs k'), ...figure(files, 'throughput', 'throughput vs k'), ...figure(files, 'ratios', 'ratios'));
+  lines.push(...figure(files, 'latency', 'latency vs k'), ...figure(files, 'floor', 'against what is not atomic'), ...figure(files, 'ratios', 'ratios'));
   lines.push(...figure(files, 'flushes', 'lines and fences per commit'), ...figure(files, 'trackers', 'tracker phases'));
   const series = new Map<string, PointResult[]>();
   for (const p of points) {

@@ -52,6 +52,22 @@ export interface OpenPoolOptions {
   mode?: PoolMode;
   /** How the file is made durable (default 'auto'). */
   persistence?: Persistence;
+  /**
+   * Create the pool, and its directory, if the pool does not exist: `openPool(path, { create:
+   * { size: '1GiB' } })`. A pool that exists is opened as it is (its size and access are not
+   * changed). Race-free between processes: the pool file appears complete or not at all, so of
+   * several processes doing this at once one creates the pool and the others open it (in mode
+   * 'exclusive' they then find it held, as they would any exclusive pool).
+   */
+  create?: PoolCreateOptions;
+}
+
+/** What openPool creates a missing pool with (its `create` option). */
+export interface PoolCreateOptions {
+  /** Pool capacity: a multiple of 4096 bytes, e.g. '1GiB'. The file is created sparse. */
+  size: SizeSpec;
+  /** Who may connect to the pool's regiond (default: socket mode 0o600, no group: the owner only). */
+  access?: PoolAccessOptions;
 }
 
 /** Options of Pool.create. */
@@ -60,6 +76,18 @@ export interface CreateRegionOptions {
   size: SizeSpec;
   /** Permission bits, e.g. 0o640 (default 0o600). */
   mode?: number;
+}
+
+/** Options of Pool.open. */
+export interface OpenRegionOptions {
+  /** 'rw' (the default: map writable, pmsync) or 'ro' (read and map read-only). */
+  access?: Access;
+  /**
+   * Create the region if it does not exist, with this size and mode; a region that exists is
+   * opened as it is (its size and mode are not changed). Race-free: of processes doing this at
+   * once, one creates the region and every one opens it.
+   */
+  create?: CreateRegionOptions;
 }
 
 /** What Pool.info reports about a pool. */
@@ -248,8 +276,9 @@ export interface Pool {
   create(name: string, options: CreateRegionOptions): RegionInfo;
   /**
    * Opens a region by name, checking its permission bits (PERMISSION); access 'rw' by default.
+   * With `create`, a region that does not exist is created first.
    */
-  open(name: string, options?: { access?: Access }): Region;
+  open(name: string, options?: OpenRegionOptions): Region;
   /** A region's metadata by name (NOT_FOUND if there is none). */
   stat(name: string): RegionInfo;
   /** Every region, sorted by name. */

@@ -46,7 +46,7 @@ function regionError(code: ErrorCode, pattern?: RegExp): (error: unknown) => boo
   };
 }
 
-/** Quiet while opening on tmpfs, unless a test captures the notice itself. */
+/** Quiet while opening on tmpfs (or with 'pmem' off DAX), unless a test captures the notice itself. */
 function quietly<T>(run: () => T): T {
   const before = process.env['REGIONS_QUIET'];
   process.env['REGIONS_QUIET'] = '1';
@@ -122,7 +122,7 @@ test('auto on an ordinary file system is msync (no DAX here)', { skip: diskSkip 
 
 test('counters: lines in both modes, fences, bytes written by write and fill', () => {
   for (const persistence of ['pmem', 'msync'] as const) {
-    const device = FileDevice.create(poolPath(), { sizeBytes: 2 * BLOCK, persistence });
+    const device = quietly(() => FileDevice.create(poolPath(), { sizeBytes: 2 * BLOCK, persistence }));
     device.fill(10, 100, 0xee);
     device.write(4090, new Uint8Array(12));
     device.flush(1, 64); // 2 lines
@@ -182,7 +182,7 @@ test('kill -9 after persist: the data is there, pmem mode on tmpfs', { skip: shm
 test('a pool of several chunks: read, write, fill and flush across boundaries', () => {
   const chunkBytes = 2 * BLOCK;
   for (const persistence of ['pmem', 'msync'] as const) {
-    const device = FileDevice.create(poolPath(), { sizeBytes: 7 * BLOCK, persistence, chunkBytes });
+    const device = quietly(() => FileDevice.create(poolPath(), { sizeBytes: 7 * BLOCK, persistence, chunkBytes }));
     const data = patternOf(2 * chunkBytes, 3); // spans two boundaries
     device.write(chunkBytes - 50, data);
     assert.deepEqual(device.read(chunkBytes - 50, data.length), data);
@@ -195,7 +195,7 @@ test('a pool of several chunks: read, write, fill and flush across boundaries', 
     assert.throws(() => device.view(chunkBytes - 1, 2), RangeError, 'a view may not cross a chunk');
     assert.equal(device.view(7 * BLOCK, 0).length, 0);
     device.close();
-    const reopened = new FileDevice(device.path, { persistence, chunkBytes: 4 * BLOCK });
+    const reopened = quietly(() => new FileDevice(device.path, { persistence, chunkBytes: 4 * BLOCK }));
     assert.deepEqual(reopened.read(chunkBytes - 50, data.length), data, 'other chunking, same bytes');
     reopened.close();
   }

@@ -34,7 +34,9 @@ test('the harness catches a commit word written before the record is fenced', (t
   };
   try {
     const result = runScenario(scenario, { unitsMax: 10, samples: 64, seed, recoveryCrashes: 0 });
-    t.diagnostic(`broken journal: ${result.images} images, ${result.failures.length} failures; first: ${result.failures[0]?.message.slice(0, 120)}`);
+    const first = result.failures[0]?.message.slice(0, 120);
+    const caught = `${result.failures.length} of ${result.images} images`;
+    t.diagnostic(`expected: a journal broken on purpose is caught in ${caught}; first: ${first}`);
     assert.ok(result.failures.length > 0, 'the broken journal must be caught');
   } finally {
     Journal.prototype.commit = original;

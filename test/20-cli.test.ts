@@ -71,11 +71,21 @@ function json<T>(args: string[], options?: RunOptions): T {
   return JSON.parse(ok([...args, '--json'], options).stdout.toString()) as T;
 }
 
-/** Exit status as expected, nothing on stdout, exactly one `regions: ` line on stderr. */
+/**
+ * Exit status as expected, exactly one `regions: ` line on stderr, and nothing on stdout but,
+ * with --json, the error document saying the same.
+ */
 function fails(args: string[], status: number, options?: RunOptions): string {
   const run = regions(args, options);
   assert.equal(run.status, status, `regions ${args.join(' ')}: ${run.stderr}`);
-  assert.equal(run.stdout.length, 0, 'nothing on stdout');
+  if (args.includes('--json')) {
+    type ErrorDocument = { error: { code: string; message: string; exitCode: number } };
+    const { error } = JSON.parse(run.stdout.toString()) as ErrorDocument;
+    assert.deepEqual([error.exitCode, `regions: ${error.message}\n`], [status, run.stderr]);
+    assert.match(error.code, status === 2 ? /^USAGE$/ : /^[A-Z_]+$/);
+  } else {
+    assert.equal(run.stdout.length, 0, 'nothing on stdout');
+  }
   const lines = run.stderr.split('\n').filter((line) => line.length > 0);
   assert.equal(lines.length, 1, `one line on stderr, got: ${run.stderr}`);
   assert.match(lines[0]!, /^regions: /);
@@ -124,16 +134,17 @@ for (const place of places) {
     assert.equal(made.capacityBytes, 4 * MiB);
     assert.equal(made.path, path.resolve(poolPath));
     const a = json<RegionInfo>([...p, 'create', 'a', '--size', '64KiB', '--mode', '0640']);
-    assert.deepEqual([a.name, a.sizeBytes, a.mode, a.epoch], ['a', 64 * KiB, 0o640, 0]);
+    assert.deepEqual([a.name, a.sizeBytes, a.mode, a.epoch], ['a', 64 * KiB, '0640', 0], 'modes print in octal');
     json<RegionInfo>([...p, 'create', 'b', '--size', '10000']);
     assert.deepEqual(json<RegionInfo[]>([...p, 'ls']).map((r) => r.name).sort(), ['a', 'b']);
     assert.deepEqual(json<RegionInfo>([...p, 'stat', 'a']), a);
-    assert.deepEqual(json([...p, 'mv', 'a', 'renamed']), { ok: true });
-    assert.deepEqual(json([...p, 'resize', 'renamed', '--size', '1MiB']), { ok: true });
+    const renamed = json<RegionInfo>([...p, 'mv', 'a', 'renamed']); // each change prints what it made
+    assert.deepEqual([renamed.name, renamed.id, renamed.sizeBytes], ['renamed', a.id, 64 * KiB]);
+    assert.equal(json<RegionInfo>([...p, 'resize', 'renamed', '--size', '1MiB']).sizeBytes, MiB);
     assert.equal(json<RegionInfo>([...p, 'stat', 'renamed']).sizeBytes, MiB);
-    assert.deepEqual(json([...p, 'rm', 'b']), { ok: true });
+    assert.equal(json<RegionInfo>([...p, 'rm', 'b']).name, 'b', 'rm prints the region it removed');
     assert.deepEqual(json<RegionInfo[]>([...p, 'ls']).map((r) => r.name), ['renamed']);
-    assert.deepEqual(json([...p, 'grow', '--size', '8MiB']), { ok: true });
+    assert.equal(json<PoolInfo>([...p, 'grow', '--size', '8MiB']).capacityBytes, 8 * MiB);
     const info = json<PoolInfo>([...p, 'info']);
     assert.deepEqual([info.capacityBytes, info.regions, info.mode], [8 * MiB, 1, 'exclusive']);
     assert.match(ok([...p, 'ls']).stdout.toString(), /^NAME +SIZE.*\nrenamed +1 MiB/);
@@ -235,7 +246,7 @@ test('errors: one stderr line, exit 1; usage errors exit 2', () => {
   const poolPath = newPool();
   const p = ['-p', poolPath];
   assert.match(fails([...p, 'stat', 'nope'], 1), /^regions: .*"nope"/);
-  fails([...p, 'stat', 'nope', '--json'], 1); // --json: still stderr, nothing on stdout
+  fails([...p, 'stat', 'nope', '--json'], 1); // --json: the line on stderr, and an error document on stdout
   assert.match(fails(['-p', path.join(diskDir, 'missing.pool'), 'ls'], 1), /missing\.pool does not exist/);
   assert.match(fails([...p, 'create', 'a', '--size', '1TiB'], 1), /exceeds the pool's capacity/);
   fails([...p, 'create', 'a', '--size', '4096', '--mode', '0999'], 2);
@@ -258,16 +269,16 @@ test('mkpool --socket-mode --group, set-access and info: who may connect to regi
   const poolPath = path.join(diskDir, `access-${poolCount++}.pool`);
   const p = ['-p', poolPath];
   const made = json<PoolInfo>([...p, 'mkpool', '--size', '4MiB', '--socket-mode', '0660', '--group', '0']);
-  assert.deepEqual(made.access, { socketMode: 0o660, group: 0 });
+  assert.deepEqual(made.access, { socketMode: '0660', group: 0 });
   assert.equal(fs.statSync(poolPath).mode & 0o777, 0o600, 'the pool file is its owner\'s only, whatever the setting');
   assert.match(ok([...p, 'info']).stdout.toString(), /^access +regiond admits socket mode 0660, group 0( \(\S+\))?$/m);
-  assert.deepEqual(json([...p, 'set-access', '--socket-mode', '0644', '--no-group']), { socketMode: 0o644, group: null });
-  assert.deepEqual(json<PoolInfo>([...p, 'info']).access, { socketMode: 0o644, group: null }, 'kept in the pool');
+  assert.deepEqual(json([...p, 'set-access', '--socket-mode', '0644', '--no-group']), { socketMode: '0644', group: null });
+  assert.deepEqual(json<PoolInfo>([...p, 'info']).access, { socketMode: '0644', group: null }, 'kept in the pool');
   assert.match(fails([...p, 'set-access', '--socket-mode', '0640'], 1), /names no group/);
   assert.match(fails([...p, 'set-access', '--socket-mode', '0700'], 1), /0600 to 0666/);
   fails([...p, 'set-access', '--socket-mode', 'rw'], 2);
   assert.match(fails([...p, 'set-access', '--group', 'no-such-group-here'], 1), /no group named "no-such-group-here"/);
-  assert.deepEqual(json<PoolInfo>([...p, 'info']).access, { socketMode: 0o644, group: null }, 'refused changes changed nothing');
+  assert.deepEqual(json<PoolInfo>([...p, 'info']).access, { socketMode: '0644', group: null }, 'refused changes changed nothing');
 });
 
 test('a pool held by another process: regions names its pid', async () => {

@@ -65,7 +65,7 @@ test('the simulator catches a shrink that does not lower the tree, and shortens 
   try {
     const policy = policyFor(seed, { per1024: 256, images: 2 });
     const result = runSequence(SHRINK_ACROSS_LEVELS, policy);
-    t.diagnostic(`old shrink: ${result.failure?.message.slice(0, 160)}`);
+    t.diagnostic(`expected: the old shrink, put back on purpose, is caught: ${result.failure?.message.slice(0, 160)}`);
     assert.ok(result.failure, 'the old shrink must be caught');
     const shortened = shortenSequence(SHRINK_ACROSS_LEVELS, policy);
     t.diagnostic(`shortened to: ${JSON.stringify(shortened.ops)}`);
@@ -104,7 +104,8 @@ test('the simulator catches a commit word written before the record is fenced', 
       ],
     };
     const result = runSequence(sequence, thoroughPolicy(seed));
-    t.diagnostic(`broken journal: ${result.images} images; ${result.failure?.message.slice(0, 160)}`);
+    const why = result.failure?.message.slice(0, 160);
+    t.diagnostic(`expected: a journal broken on purpose is caught (${result.images} images): ${why}`);
     assert.ok(result.failure, 'the broken journal must be caught');
   } finally {
     Journal.prototype.commit = original;

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { createPool, openPool } from '../src/index.js';
 import { expectedEpoch, KILL_PAGES, readStamp } from './fixtures/kill-model.js';
 
+process.env['REGIONS_QUIET'] = '1'; // the tmpfs notice is no news in a test's output
 const here = path.dirname(fileURLToPath(import.meta.url));
 const writer = path.join(here, 'fixtures', 'kill-writer.js');
 const kills = Number(process.env.REGIONS_KILLS ?? 100);

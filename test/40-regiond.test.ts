@@ -158,7 +158,7 @@ test('the CLI in auto mode uses a running regiond and falls back to exclusive', 
   assert.deepEqual(pool.list().map((r) => r.name), ['cli']);
   const exclusive = regions(['--mode', 'exclusive', 'info', '-p', poolPath]);
   assert.equal(exclusive.status, 1);
-  assert.match(exclusive.stderr, new RegExp(`^regions: pool .* is served by regiond \\(pid ${server.pid}\\) to 1 other clients; open it with mode 'shared' or 'auto'\n$`));
+  assert.match(exclusive.stderr, new RegExp(`^regions: pool .* is served by regiond \\(pid ${server.pid}\\) to 1 other client; open it with mode 'shared' or 'auto'\n$`));
   pool.close();
   await stopRegionds(poolPath);
   assert.equal(regionsJson<PoolInfo>(['info', '-p', poolPath]).mode, 'exclusive', 'no regiond: exclusive again');

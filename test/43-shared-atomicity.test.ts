@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { createPool, openPool, type Pool } from '../src/index.js';
 import { ACCOUNTS, balanceWord, digest, PARTICIPANTS, REGION_BYTES, repair, START_BALANCE, total } from './fixtures/bank-model.js';
 
+process.env['REGIONS_QUIET'] = '1'; // the tmpfs notice is no news in a test's output
 const here = path.dirname(fileURLToPath(import.meta.url));
 const participant = path.join(here, 'fixtures', 'bank-participant.js');
 const kills = Number(process.env.REGIONS_SHARED_KILLS ?? 100);

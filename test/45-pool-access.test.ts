@@ -54,7 +54,7 @@ test('a new pool file is its owner\'s only; without a regiond another user is to
   const poolPath = path.join(base, 'fresh.pool');
   const made = regions(['-p', poolPath, '--json', 'mkpool', '--size', '16MiB']);
   assert.equal(made.status, 0, made.stderr);
-  assert.deepEqual((JSON.parse(made.stdout) as PoolInfo).access, { socketMode: 0o600, group: null });
+  assert.deepEqual((JSON.parse(made.stdout) as PoolInfo).access, { socketMode: '0600', group: null });
   assert.equal(fs.statSync(poolPath).mode & 0o777, 0o600, 'mode 0600 whatever the umask');
   const lines = await runAccessClient(poolPath, [['open-file'], ['open', 'shared'], ['open', 'auto']], user);
   assert.equal(lines[0]?.error, 'EACCES', `the pool file itself is closed to uid ${user.uid}: ${JSON.stringify(lines[0])}`);
@@ -127,7 +127,7 @@ test('a group admits its members; a change applies at once, closes connections i
   assert.equal(regions(['-p', poolPath, 'set-access', '--no-group']).status, 1, 'group bits without a group are refused');
   const cli = regions(['-p', poolPath, '--json', 'set-access', '--socket-mode', '0666', '--no-group']);
   assert.equal(cli.status, 0, cli.stderr);
-  assert.deepEqual(JSON.parse(cli.stdout), { socketMode: 0o666, group: null });
+  assert.deepEqual(JSON.parse(cli.stdout), { socketMode: '0666', group: null });
   assert.match(regions(['-p', poolPath, 'info']).stdout, /^access +regiond admits socket mode 0666, no group$/m);
 });
 

@@ -13,6 +13,7 @@ import { createPool, isRegionError, openPool, RegionLock, SharedWords, type Pool
 import { LOCK_WAIT_SLICE_MS, LOCK_WAITERS_BIT } from '../src/constants.js';
 import { COUNTER_WORD, INSIDE_WORD } from './fixtures/lock-worker.js';
 
+process.env['REGIONS_QUIET'] = '1'; // the tmpfs notice is no news in a test's output
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fixture = path.join(here, 'fixtures', 'lock-worker.js');
 const WORKERS = 4;

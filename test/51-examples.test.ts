@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { createPool, isRegionError, openPool } from '../src/index.js';
 import { SimPrng } from '../src/pm/sim_prng.js';
 
+process.env['REGIONS_QUIET'] = '1'; // the tmpfs notice is no news in a test's output
 const examples = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'examples');
 const seed = Number(process.env.REGIONS_SEED ?? 1 + Math.floor(Math.random() * 1e6));
 const KV_KILLS = 6;

@@ -4,6 +4,7 @@
 // process's write-syscall bytes (/proc/self/io wchar): LMDB writes dirty pages with pwrite.
 
 import fs from 'node:fs';
+import { PEERS_COMMAND, requirePeer } from '../peer_modules.js';
 import { systemNamed } from '../systems.js';
 import { fillUnit, numberParam, patternParam, runOps, type TrialResult, type TrialSpec, UnitChooser, writeSyscallBytes } from '../workload.js';
 
@@ -25,9 +26,9 @@ export async function runLmdbUnits(spec: TrialSpec): Promise<TrialResult> {
   if (options === undefined) throw new Error(`${spec.system} is not an lmdb-js variant`);
   let lmdb: LmdbModule;
   try {
-    lmdb = (await import('lmdb')) as unknown as LmdbModule;
+    lmdb = requirePeer('lmdb') as LmdbModule;
   } catch (error) {
-    return { skipped: `lmdb-js is not installed (npm install; ${(error as Error).message.split('\n')[0]})` };
+    return { skipped: `lmdb-js is not installed (${PEERS_COMMAND}; ${(error as Error).message.split('\n')[0]})` };
   }
   const dataBytes = numberParam(spec, 'dataBytes');
   const unitBytes = numberParam(spec, 'unitBytes');

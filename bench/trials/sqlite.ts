@@ -2,7 +2,7 @@
 // row (id INTEGER PRIMARY KEY, data BLOB), journal_mode WAL, synchronous FULL or NORMAL.
 // Bytes written are the process's write-syscall bytes (/proc/self/io wchar).
 
-import { createRequire } from 'node:module';
+import { PEERS_COMMAND, requirePeer } from '../peer_modules.js';
 import { systemNamed } from '../systems.js';
 import { fillUnit, numberParam, patternParam, runOps, type TrialResult, type TrialSpec, UnitChooser, writeSyscallBytes } from '../workload.js';
 
@@ -24,9 +24,10 @@ const FILL_BATCH_ROWS = 8192;
 
 export function loadSqlite(): SqliteConstructor | string {
   try {
-    return createRequire(import.meta.url)('better-sqlite3') as SqliteConstructor;
+    return requirePeer('better-sqlite3') as SqliteConstructor;
   } catch (error) {
-    return `better-sqlite3 is not installed or did not build (npm install; ${(error as Error).message.split('\n')[0]})`;
+    const why = (error as Error).message.split('\n')[0];
+    return `better-sqlite3 is not installed or did not build (${PEERS_COMMAND}; ${why})`;
   }
 }
 

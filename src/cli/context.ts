@@ -8,6 +8,7 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Pool } from '../api.js';
 import { openPool } from '../client/pool.js';
+import { lookAtPool } from '../client/pool_look.js';
 import type { PoolMode } from '../api.js';
 import { isRegionError } from '../errors.js';
 import { parseSize } from '../util/size.js';
@@ -66,6 +67,21 @@ export function withPool<T>(globals: Globals, use: (pool: Pool) => T): T {
   const pool = openPool(globals.poolPath, { mode: globals.poolMode });
   try {
     return use(pool);
+  } finally {
+    pool.close();
+  }
+}
+
+/**
+ * withPool for the commands that only read: they never write to the pool file (see
+ * src/client/pool_look.ts); `unwritten` says what a read-write open would have repaired.
+ */
+export async function withLook<T>(
+  globals: Globals, use: (pool: Pool, unwritten: string[]) => T | Promise<T>,
+): Promise<T> {
+  const { pool, unwritten } = lookAtPool(globals.poolPath, { mode: globals.poolMode });
+  try {
+    return await use(pool, unwritten);
   } finally {
     pool.close();
   }

@@ -8,11 +8,19 @@ import { describeAccess } from '../kernel/access.js';
 import { groupName } from '../util/groups.js';
 import { formatSize } from '../util/size.js';
 import type { Globals } from './context.js';
+import { count } from '../util/count.js';
 
-/** Prints value as JSON, or the human lines. Commands with no result pass { ok: true }. */
+/** Prints value as JSON, or the human lines. A command prints the object it made or changed. */
 export function emit(globals: Globals, value: unknown, human: () => string[]): void {
-  const text = globals.json ? JSON.stringify(value, null, 2) : human().join('\n');
+  const text = globals.json ? jsonText(value) : human().join('\n');
   if (text.length > 0) process.stdout.write(`${text}\n`);
+}
+
+/** The JSON the CLI prints: permission bits (a region's mode, a socket's mode) as octal strings, "0640". */
+export function jsonText(value: unknown): string {
+  const octalModes = (key: string, field: unknown): unknown =>
+    (key === 'mode' || key === 'socketMode') && typeof field === 'number' ? octal(field) : field;
+  return JSON.stringify(value, octalModes, 2);
 }
 
 /** Columns padded to their widest cell; the last column is not padded. */
@@ -26,10 +34,7 @@ export function isoTime(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-/** "1 page", "2 pages": a count with its noun (plural by -s, which every noun here takes). */
-export function count(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
-}
+export { count };
 
 export function octal(mode: number): string {
   return `0${mode.toString(8).padStart(3, '0')}`;
@@ -99,7 +104,7 @@ export function poolLines(p: PoolInfo): string[] {
     ['regions', String(p.regions)],
     ['slots', `${p.slots.used} used, ${p.slots.allocated} allocated, ${p.slots.max} max`],
     ['journal', formatSize(p.journalBytes)],
-    ['persistence', p.persistence],
+    ['persistence', `${p.persistence} (chosen at each open; the pool does not record mkpool's --persistence)`],
     ['mode', p.mode],
     ['access', accessLine(p.access)],
     ['fault tracking', p.faultMechanism],

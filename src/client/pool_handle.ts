@@ -6,8 +6,10 @@
 // its working copy as a descriptor and this process maps it (src/map/shared_copy.ts), so
 // stores never cross the transport.
 
-import type { Access, CheckReport, CreateRegionOptions, Pool, PoolInfo, RegionInfo, SizeSpec } from '../api.js';
-import { RegionError } from '../errors.js';
+import type {
+  CheckReport, CreateRegionOptions, OpenRegionOptions, Pool, PoolInfo, RegionInfo, SizeSpec,
+} from '../api.js';
+import { isRegionError, RegionError } from '../errors.js';
 import { checkMode, checkName, checkNewName } from '../kernel/names.js';
 import type { Mapping } from '../map/mapping.js';
 import { releaseSharedCopies } from '../map/shared_copy.js';
@@ -57,12 +59,22 @@ export class PoolHandle implements Pool {
     return this.call<RegionInfo>('create', { name, size, mode }).result;
   }
 
-  open(name: string, options: { access?: Access } = {}): RegionHandle {
-    checkOptions(options, ['access'], 'open options');
+  open(name: string, options: OpenRegionOptions = {}): RegionHandle {
+    checkOptions(options, ['access', 'create'], 'open options');
     const access = options.access ?? 'rw';
     if (access !== 'rw' && access !== 'ro') throw new RegionError('INVALID', `access must be 'rw' or 'ro', got ${String(access)}`);
+    if (options.create !== undefined) this.#createIfMissing(name, options.create);
     const { region, info } = this.call<{ region: WireRef; info: RegionInfo }>('open', { name: checkName(name), access }).result;
     return new RegionHandle(this, region, access, info.name);
+  }
+
+  /** The kernel's create is atomic: EXISTS means the region is there (made earlier, or just now by another process). */
+  #createIfMissing(name: string, options: CreateRegionOptions): void {
+    try {
+      this.create(name, options);
+    } catch (error) {
+      if (!isRegionError(error, 'EXISTS')) throw error;
+    }
   }
 
   stat(name: string): RegionInfo {

@@ -15,6 +15,7 @@ import { mapShared, reportOwnWrites } from '../map/shared_copy.js';
 import type { WireRef } from '../wire/protocol.js';
 import type { MapResult } from '../syscall/syscalls.js';
 import { checkOptions } from '../util/options.js';
+import { StagedWrite } from './staged_write.js';
 import type { PoolHandle } from './pool_handle.js';
 
 export class RegionHandle implements Region {
@@ -50,17 +51,35 @@ export class RegionHandle implements Region {
   private readOnce(offset: number, length: number | undefined): Uint8Array | null {
     const total = length ?? Math.max(0, this.info().sizeBytes - offset);
     const out = new Uint8Array(total);
-    let version = '';
-    for (let at = 0; at === 0 || at < total; at += DATA_CHUNK_BYTES) {
-      const n = Math.min(DATA_CHUNK_BYTES, total - at);
-      const { result, data } = this.pool.call<{ epoch: number; modifiedAt: number; sizeBytes: number }>('read', { region: this.ref, offset: offset + at, length: n });
-      const stamp = `${result.epoch}/${result.modifiedAt}/${result.sizeBytes}`;
-      if (at > 0 && stamp !== version) return null;
-      version = stamp;
-      out.set(data, at);
-      if (total === 0) break;
+    let at = 0;
+    try {
+      for (const piece of this.pieces(offset, total)) {
+        out.set(piece, at);
+        at += piece.length;
+      }
+    } catch (error) {
+      if (error instanceof TornRead) return null;
+      throw error;
     }
     return out;
+  }
+
+  /**
+   * @internal The committed bytes [offset, offset+length) in pieces of at most
+   * DATA_CHUNK_BYTES, for a caller that passes each on (`regions read`); BUSY (a TornRead) if
+   * a pmsync lands between two pieces, since the pieces would then not be one snapshot.
+   */
+  *pieces(offset: number, length: number): Generator<Uint8Array> {
+    let version = '';
+    for (let at = 0; at === 0 || at < length; at += DATA_CHUNK_BYTES) {
+      const args = { region: this.ref, offset: offset + at, length: Math.min(DATA_CHUNK_BYTES, length - at) };
+      const { result, data } = this.pool.call<{ epoch: number; modifiedAt: number; sizeBytes: number }>('read', args);
+      const stamp = `${result.epoch}/${result.modifiedAt}/${result.sizeBytes}`;
+      if (at > 0 && stamp !== version) throw new TornRead(this.label, offset + at);
+      version = stamp;
+      yield data;
+      if (length === 0) break;
+    }
   }
 
   /** Stores bytes at offset and commits them in one pmsync (staged in chunks if large: still atomic). */
@@ -68,22 +87,20 @@ export class RegionHandle implements Region {
     this.requireWritable();
     checkInteger(offset, 'offset');
     if (bytes.length <= DATA_CHUNK_BYTES) return this.pool.call<SyncStats>('write', { region: this.ref, offset }, bytes).result;
-    const { staging } = this.pool.call<{ staging: number }>('stage', { region: this.ref, offset, length: bytes.length }).result;
-    try {
-      for (let at = 0; at < bytes.length; at += DATA_CHUNK_BYTES) {
-        this.pool.call('stageData', { staging, at }, bytes.subarray(at, at + DATA_CHUNK_BYTES));
-      }
-      return this.pool.call<SyncStats>('stageCommit', { staging }).result;
-    } catch (error) {
-      if (!isRegionError(error, 'SERVER_GONE') && !isRegionError(error, 'TIMEOUT')) {
-        try {
-          this.pool.call('stageAbort', { staging });
-        } catch {
-          // already dropped (a failed commit drops it)
-        }
-      }
-      throw error;
-    }
+    const staged = this.stage(offset, bytes.length);
+    staged.append(bytes);
+    return staged.commit();
+  }
+
+  /**
+   * @internal A write of `length` bytes at offset whose bytes arrive in pieces (`regions write`
+   * streams stdin): staged in the kernel as they come, committed in one pmsync, so atomic.
+   */
+  stage(offset: number, length: number): StagedWrite {
+    this.requireWritable();
+    checkInteger(offset, 'offset');
+    checkInteger(length, 'length');
+    return new StagedWrite(this.pool, this.ref, offset, length);
   }
 
   /** Maps a window of the region: the shared working copy that every mapping process sees. */
@@ -156,6 +173,14 @@ export class RegionHandle implements Region {
 
   private requireWritable(): void {
     if (this.access !== 'rw') throw new RegionError('PERMISSION', `region "${this.label}" is open read-only`);
+  }
+}
+
+/** A read in pieces saw the region change between two of them. */
+class TornRead extends RegionError {
+  constructor(label: string, at: number) {
+    super('BUSY', `region "${label}" changed (a pmsync) while it was read, at offset ${at}: what was read is not one `
+      + 'snapshot; read it again, or read less at once');
   }
 }
 

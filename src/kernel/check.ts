@@ -19,13 +19,17 @@ import { Journal } from './journal.js';
 import { shrink } from './page_table.js';
 import { fixAdvice, type JournalFix, planRecovery } from './recovery.js';
 import { pagesFor, type ScanResult, scanPool } from './scan.js';
-import { checkReplayTarget, readSuperblocks, writeSuperblockCopy } from './superblock_store.js';
+import {
+  bothCopiesDamaged, checkReplayTarget, decodeSuperblockCopies, readSuperblocks, writeSuperblockCopy,
+} from './superblock_store.js';
 import { Transaction } from './transaction.js';
 import { ruleOf } from './invariants.js';
 import { upgradeVersion1 } from './upgrade.js';
 
 export function inspectPool(device: PmDevice, label: string, repair: boolean): CheckReport {
-  const copies = readSuperblocks(device, label); // no valid copy at all: nothing to check against
+  const decoded = decodeSuperblockCopies(device, label);
+  if (bothCopiesDamaged(decoded)) return withoutSuperblock(decoded);
+  const copies = readSuperblocks(device, label); // not a pool, or a version this build does not read
   let sb = copies.chosen;
   const problems: CheckProblem[] = [];
   if (sb.poolBlocks * BLOCK_BYTES > device.sizeBytes) {
@@ -70,6 +74,23 @@ export function inspectPool(device: PmDevice, label: string, repair: boolean): C
     blocksReferenced: scan.allocator.usedBlocks,
     blocksFree: scan.allocator.freeBlocks,
   };
+}
+
+/**
+ * Both superblock copies damaged: what each copy's problem is. Everything else is found
+ * through the superblock (the journal, the region table, the pool's size), so it cannot be
+ * checked, nor can the pool be mounted; nothing is repaired by guessing.
+ */
+function withoutSuperblock(decoded: ReturnType<typeof decodeSuperblockCopies>): CheckReport {
+  const problems = decoded.map((result, copy): CheckProblem => ({
+    structure: `superblock copy ${copy}`,
+    offset: copy * BLOCK_BYTES,
+    message: `${result.ok ? 'valid' : result.message}; with no valid copy the pool cannot be mounted, and `
+      + 'the journal and the region table, found through the superblock, cannot be checked',
+    rule: 'superblock-copies',
+    repairable: false,
+  }));
+  return { ok: false, problems, regionsChecked: 0, blocksReferenced: 0, blocksFree: 0 };
 }
 
 /** fsck of a mounted pool: the walk, and the DRAM free map compared with it. */

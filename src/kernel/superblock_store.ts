@@ -15,11 +15,7 @@ export interface SuperblockCopies {
 }
 
 export function readSuperblocks(device: PmDevice, label: string): SuperblockCopies {
-  if (device.sizeBytes < 2 * BLOCK_BYTES) throw new RegionError('CORRUPT', `${label}: ${device.sizeBytes} bytes is too small to be a region pool`);
-  const copies: [SuperblockResult, SuperblockResult] = [
-    decodeSuperblock(device.read(0, SUPERBLOCK_BYTES)),
-    decodeSuperblock(device.read(BLOCK_BYTES, SUPERBLOCK_BYTES)),
-  ];
+  const copies = decodeSuperblockCopies(device, label);
   const valid = copies.flatMap((c, i) => (c.ok ? [{ sb: c.superblock, copy: i as 0 | 1 }] : []));
   if (valid.length === 0) throw refusal(label, copies);
   const best = valid.reduce((a, b) => (b.sb.sequence > a.sb.sequence ? b : a));
@@ -28,6 +24,22 @@ export function readSuperblocks(device: PmDevice, label: string): SuperblockCopi
     return !c.ok || c.superblock.sequence !== best.sb.sequence;
   });
   return { chosen: best.sb, copies, stale };
+}
+
+/** Both copies as they decode, neither chosen. */
+export function decodeSuperblockCopies(device: PmDevice, label: string): [SuperblockResult, SuperblockResult] {
+  if (device.sizeBytes < 2 * BLOCK_BYTES) throw new RegionError('CORRUPT', `${label}: ${device.sizeBytes} bytes is too small to be a region pool`);
+  const copy = (index: 0 | 1): SuperblockResult => decodeSuperblock(device.read(index * BLOCK_BYTES, SUPERBLOCK_BYTES));
+  return [copy(0), copy(1)];
+}
+
+/**
+ * Neither copy is valid, yet the file is a region pool of a version this build reads: the
+ * superblock was damaged (a copy with no magic at all beside one that has it counts too).
+ */
+export function bothCopiesDamaged(copies: [SuperblockResult, SuperblockResult]): boolean {
+  if (copies.some((c) => c.ok || c.reason === 'version')) return false;
+  return copies.some((c) => !c.ok && c.reason !== 'foreign');
 }
 
 function refusal(label: string, copies: [SuperblockResult, SuperblockResult]): RegionError {

@@ -5,9 +5,9 @@
 /** How a region is opened: 'rw' (map writable, pmsync) or 'ro' (read and map read-only). */
 export type Access = 'rw' | 'ro';
 
-/** What Pool.stat, Pool.list and Region.info report about a region. */
 import type { Invariant } from './invariants.js';
 
+/** What Pool.stat, Pool.list and Region.info report about a region. */
 export interface RegionInfo {
   /** Up to 255 UTF-8 bytes; no NUL or slash. */
   name: string;

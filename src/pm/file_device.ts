@@ -23,7 +23,8 @@ import { RegionError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import { CACHE_LINE_BYTES, DeviceCounters, checkRange, checkWordOffset, type PmDevice } from './device.js';
 import {
-  checkChunkOption, checkPersistenceOption, checkSizeOption, errnoCode, fsError, isTmpfs, syncDirectory, tmpfsNotice,
+  checkChunkOption, checkPersistenceOption, checkSizeOption, errnoCode, fsError, isTmpfs, pmemNotice, syncDirectory,
+  tmpfsNotice,
   type FileDeviceCreateOptions, type FileDeviceOptions, type Persistence, type PersistenceOption,
 } from './file_support.js';
 
@@ -149,7 +150,10 @@ export class FileDevice implements PmDevice {
     if (option === 'msync') return { mapped: this.#map(false), persistence: 'msync' };
     const synced = this.readOnly ? undefined : this.#tryMapSync();
     if (synced !== undefined) return { mapped: synced, persistence: 'pmem' };
-    if (option === 'pmem') return { mapped: this.#map(false), persistence: 'pmem' };
+    if (option === 'pmem') {
+      if (!isTmpfs(this.path)) pmemNotice(this.path);
+      return { mapped: this.#map(false), persistence: 'pmem' };
+    }
     if (!isTmpfs(this.path)) return { mapped: this.#map(false), persistence: 'msync' };
     tmpfsNotice(this.path);
     return { mapped: this.#map(false), persistence: 'pmem' };

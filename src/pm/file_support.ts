@@ -64,6 +64,17 @@ export function tmpfsNotice(file: string): void {
     + '(REGIONS_QUIET=1 hides this)\n');
 }
 
+let pmemNoticeShown = false;
+
+/** 'pmem' asked for a file that is neither on DAX nor on tmpfs: flushes do not make it durable. */
+export function pmemNotice(file: string): void {
+  if (pmemNoticeShown || process.env['REGIONS_QUIET'] === '1') return;
+  pmemNoticeShown = true;
+  process.stderr.write(`regions: warning: persistence 'pmem' on ${file}, which is on an ordinary file system, not DAX: `
+    + 'cache-line flushes reach the page cache, not the disk, so pmsync is not durable there; use \'msync\' or '
+    + '\'auto\' (REGIONS_QUIET=1 hides this)\n');
+}
+
 export function isTmpfs(file: string): boolean {
   return fs.statfsSync(file).type === TMPFS_MAGIC;
 }

@@ -10,6 +10,11 @@ export const PROGRESS_BYTES_MIN = 16 * 2 ** 20;
 
 export interface Progress {
   update(value: number): void;
+  /**
+   * Says what runs now after the bar's own work (e.g. "committing"), drawn at once: the step
+   * that follows may hold the event loop (one synchronous pmsync), so no timer would draw it.
+   */
+  status(text: string): void;
   stop(): void;
 }
 
@@ -28,9 +33,10 @@ export function progressShown(json: boolean): boolean {
 }
 
 export function startProgress(options: ProgressOptions): Progress {
-  if (!progressShown(options.json)) return { update() {}, stop() {} };
+  const none = { update() {}, status() {}, stop() {} };
+  if (!progressShown(options.json)) return none;
   const minimum = options.minimum ?? (options.unit === 'bytes' ? PROGRESS_BYTES_MIN : 0);
-  if (options.total !== undefined && options.total < minimum) return { update() {}, stop() {} };
+  if (options.total !== undefined && options.total < minimum) return none;
   let bar: cliProgress.SingleBar | undefined;
   const show = (value: number): string => (options.unit === 'bytes' ? formatSize(value) : String(value));
   return {
@@ -39,6 +45,10 @@ export function startProgress(options: ProgressOptions): Progress {
       if (bar === undefined) bar = createBar(options.label, options.total, show(options.total ?? 0), show(value));
       bar.update(options.total === undefined ? 0 : value, { done: show(value) });
     },
+    status(text) {
+      bar?.update({ status: `| ${text}` });
+      bar?.render();
+    },
     stop() {
       bar?.stop();
     },
@@ -46,8 +56,9 @@ export function startProgress(options: ProgressOptions): Progress {
 }
 
 function createBar(label: string, total: number | undefined, totalText: string, doneText: string): cliProgress.SingleBar {
-  const format = total === undefined ? `${label} {done}` : `${label} {bar} {percentage}% | {done} of ${totalText} | ETA {eta_formatted}`;
+  const format = total === undefined ? `${label} {done} {status}`
+    : `${label} {bar} {percentage}% | {done} of ${totalText} | ETA {eta_formatted} {status}`;
   const bar = new cliProgress.SingleBar({ format, stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
-  bar.start(total ?? 1, 0, { done: doneText });
+  bar.start(total ?? 1, 0, { done: doneText, status: '' });
   return bar;
 }

@@ -5,7 +5,7 @@ import { checkPool, createPool } from '../../client/pool.js';
 import type { Persistence, PoolAccessOptions } from '../../api.js';
 import { setPoolAccess } from '../../client/pool_access.js';
 import { formatSize } from '../../util/size.js';
-import { act, globalsOf, octalArg, sizeArg, withCommonOptions, withPool } from '../context.js';
+import { act, globalsOf, octalArg, sizeArg, withCommonOptions, withLook, withPool } from '../context.js';
 import { accessLine, count, emit, poolLines, problemLine } from '../output.js';
 
 export function registerPoolCommands(program: Command): void {
@@ -41,17 +41,22 @@ function mkpool(cmd: Command): void {
   }
 }
 
-function info(cmd: Command): void {
+/** Writes nothing: what a read-write open would repair is said, and left for fsck to find. */
+async function info(cmd: Command): Promise<void> {
   const globals = globalsOf(cmd);
-  const info = withPool(globals, (pool) => pool.info());
-  emit(globals, info, () => poolLines(info));
+  const [info, unwritten] = await withLook(globals, (pool, notWritten) => [pool.info(), notWritten] as const);
+  const notes = unwritten.map((what) => `not written (info only reads): ${what}; regions fsck --repair writes it`);
+  emit(globals, unwritten.length === 0 ? info : { ...info, unwritten }, () => [...poolLines(info), ...notes]);
 }
 
 function grow(cmd: Command): void {
   const globals = globalsOf(cmd);
   const { size } = cmd.opts<{ size: number }>();
-  withPool(globals, (pool) => pool.grow(size));
-  emit(globals, { ok: true }, () => [`grew ${globals.poolPath} to ${formatSize(size)}`]);
+  const info = withPool(globals, (pool) => {
+    pool.grow(size);
+    return pool.info();
+  });
+  emit(globals, info, () => [`grew ${globals.poolPath} to ${formatSize(info.capacityBytes)}`]);
 }
 
 /** Changes only what is given: `--group G` alone keeps the mode, `--no-group` removes the group. */

@@ -3,7 +3,7 @@
 
 import type { Command } from 'commander';
 import { formatSize } from '../../util/size.js';
-import { act, globalsOf, octalArg, sizeArg, withCommonOptions, withPool } from '../context.js';
+import { act, globalsOf, octalArg, sizeArg, withCommonOptions, withLook, withPool } from '../context.js';
 import { displayName, emit, octal, regionLines, regionTable } from '../output.js';
 
 export function registerRegionCommands(program: Command): void {
@@ -33,39 +33,54 @@ function create(cmd: Command, name: string): void {
   emit(globals, info, () => [`created region ${info.name}: ${formatSize(info.sizeBytes)}, mode ${octal(info.mode)}`]);
 }
 
-function list(cmd: Command): void {
+async function list(cmd: Command): Promise<void> {
   const globals = globalsOf(cmd);
-  const regions = withPool(globals, (pool) => pool.list());
+  const regions = await withLook(globals, (pool) => pool.list());
   emit(globals, regions, () => (regions.length === 0 ? ['no regions'] : regionTable(regions)));
 }
 
-function stat(cmd: Command, name: string): void {
+async function stat(cmd: Command, name: string): Promise<void> {
   const globals = globalsOf(cmd);
-  const info = withPool(globals, (pool) => pool.stat(name));
+  const info = await withLook(globals, (pool) => pool.stat(name));
   emit(globals, info, () => regionLines(info));
 }
 
+/** --json prints the region as it was when it was removed. */
 function remove(cmd: Command, name: string): void {
   const globals = globalsOf(cmd);
-  withPool(globals, (pool) => pool.remove(name));
-  emit(globals, { ok: true }, () => [`removed region ${name}`]);
+  const removed = withPool(globals, (pool) => {
+    const info = pool.stat(name);
+    pool.remove(name);
+    return info;
+  });
+  emit(globals, removed, () => [`removed region ${displayName(name)}`]);
 }
 
+/** This and the commands below print (with --json) the region as the change left it. */
 function rename(cmd: Command, from: string, to: string): void {
   const globals = globalsOf(cmd);
-  withPool(globals, (pool) => pool.rename(from, to));
-  emit(globals, { ok: true }, () => [`renamed region ${from} to ${to}`]);
+  const info = withPool(globals, (pool) => {
+    pool.rename(from, to);
+    return pool.stat(to);
+  });
+  emit(globals, info, () => [`renamed region ${displayName(from)} to ${displayName(to)}`]);
 }
 
 function chmod(cmd: Command, name: string, mode: number): void {
   const globals = globalsOf(cmd);
-  withPool(globals, (pool) => pool.chmod(name, mode));
-  emit(globals, { ok: true, mode: octal(mode) }, () => [`region ${displayName(name)}: mode ${octal(mode)}`]);
+  const info = withPool(globals, (pool) => {
+    pool.chmod(name, mode);
+    return pool.stat(name);
+  });
+  emit(globals, info, () => [`region ${displayName(name)}: mode ${octal(info.mode)}`]);
 }
 
 function resize(cmd: Command, name: string): void {
   const globals = globalsOf(cmd);
   const { size } = cmd.opts<{ size: number }>();
-  withPool(globals, (pool) => pool.resize(name, size));
-  emit(globals, { ok: true }, () => [`resized region ${name} to ${formatSize(size)}`]);
+  const info = withPool(globals, (pool) => {
+    pool.resize(name, size);
+    return pool.stat(name);
+  });
+  emit(globals, info, () => [`resized region ${displayName(name)} to ${formatSize(info.sizeBytes)}`]);
 }
