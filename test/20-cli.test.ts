@@ -307,3 +307,14 @@ test('crashtest --ops metadata --json: every crash image recovers', () => {
   assert.ok(report.operations >= 11 && report.images > 0);
   assert.deepEqual([report.failures, report.seed], [0, 7]);
 });
+
+test('crashtest: the total of operations is the sum of its rows', () => {
+  const out = ok(['crashtest', '--ops', 'pmsync', '--seed', '7', '--samples', '2'], {}).stdout.toString();
+  const rows = out.split('\n').filter((line) => /^(ok|FAIL)\s/.test(line));
+  const perRow = rows.map((line) => Number(/(\d+) operations?\b/.exec(line)?.[1]));
+  const summary = /^(\d+) scenarios?, (\d+) operations?, /m.exec(out);
+  assert.ok(summary, out);
+  assert.equal(Number(summary[1]), rows.length, 'one row per scenario');
+  assert.equal(Number(summary[2]), perRow.reduce((a, b) => a + b, 0), 'the operations of the rows add up to the total');
+  assert.ok(perRow.some((n) => n > 1), 'a scenario of several operations shows them');
+});

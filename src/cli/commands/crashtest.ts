@@ -6,6 +6,7 @@ import { runScenario, type CrashFailure, type ScenarioResult } from '../../crash
 import { METADATA_SCENARIOS, PMSYNC_SCENARIOS } from '../../crashtest/scenarios.js';
 import { act, globalsOf, integerArg } from '../context.js';
 import { emit, table } from '../output.js';
+import { count } from '../../util/count.js';
 import { startProgress } from '../../util/progress.js';
 
 const SCENARIO_SETS = {
@@ -53,14 +54,19 @@ function crashtest(cmd: Command): number {
   const operations = scenarios.reduce((sum, s) => sum + s.steps.length, 0);
   const images = results.reduce((sum, r) => sum + r.images, 0);
   const failures = results.flatMap((r) => r.failures);
-  emit(globals, { operations, images, failures: failures.length, seed }, () => humanReport(results, { operations, images, seed }, failures[0]));
+  const steps = scenarios.map((s) => s.steps.length);
+  emit(globals, { operations, images, failures: failures.length, seed }, () => humanReport(results, steps, { operations, images, seed }, failures[0]));
   return failures.length === 0 ? 0 : 1;
 }
 
-function humanReport(results: ScenarioResult[], totals: { operations: number; images: number; seed: number }, first: CrashFailure | undefined): string[] {
-  const rows = results.map((r) => [r.failures.length === 0 ? 'ok' : 'FAIL', r.scenario, `${r.points} fence points`, `${r.images} images`]);
+/** One row per scenario with its operations (a scenario may run several), so the totals add up. */
+function humanReport(results: ScenarioResult[], steps: number[], totals: { operations: number; images: number; seed: number }, first: CrashFailure | undefined): string[] {
+  const rows = results.map((r, i) => [
+    r.failures.length === 0 ? 'ok' : 'FAIL', r.scenario, count(steps[i] ?? 0, 'operation'), `${r.points} fence points`, `${r.images} images`,
+  ]);
   const failed = results.reduce((sum, r) => sum + r.failures.length, 0);
-  const lines = [...table(rows), `${totals.operations} operations, ${totals.images} crash images, ${failed} failures (seed ${totals.seed}; replay with --seed ${totals.seed})`];
+  const summary = `${count(results.length, 'scenario')}, ${count(totals.operations, 'operation')}, ${totals.images} crash images, ${count(failed, 'failure')}`;
+  const lines = [...table(rows), `${summary} (seed ${totals.seed}; replay with --seed ${totals.seed})`];
   if (first) lines.push(`first failure: seed ${first.seed}, scenario "${first.scenario}", fence point ${first.point}, image ${first.image}: ${first.message}`);
   return lines;
 }
