@@ -70,6 +70,15 @@ class Cursor {
     return out;
   }
 
+  /** The next entry (reading ahead up to the high-water mark), or undefined at the end. */
+  next(remaining: number): Entry | undefined {
+    if (this.#position === this.#buffer.length) {
+      if (this.#done || remaining <= 0) return undefined;
+      this.#fill(remaining, this.#highWaterMarkBytes);
+    }
+    return this.#buffer[this.#position++];
+  }
+
   /** Moves to the first key at or past target in the iteration's direction; outside the range: to the end. */
   seek(target: Uint8Array): void {
     this.#buffer = [];
@@ -104,7 +113,9 @@ export class RegionIterator extends AbstractIterator<Db, Uint8Array, Uint8Array>
   }
 
   async _next(): Promise<Entry | undefined> {
-    return this.#read(1)[0];
+    const entry = this.#cursor.next(this.limit - this.count);
+    if (entry === undefined) return undefined;
+    return [asFormat(entry[0], this.#keyFormat), asFormat(entry[1], this.#valueFormat)];
   }
 
   async _nextv(size: number): Promise<Entry[]> {
@@ -137,7 +148,8 @@ export class RegionKeyIterator extends AbstractKeyIterator<Db, Uint8Array> {
   }
 
   async _next(): Promise<Uint8Array | undefined> {
-    return this.#read(1)[0];
+    const entry = this.#cursor.next(this.limit - this.count);
+    return entry === undefined ? undefined : asFormat(entry[0], this.#format);
   }
 
   async _nextv(size: number): Promise<Uint8Array[]> {
@@ -169,7 +181,8 @@ export class RegionValueIterator extends AbstractValueIterator<Db, Uint8Array, U
   }
 
   async _next(): Promise<Uint8Array | undefined> {
-    return this.#read(1)[0];
+    const entry = this.#cursor.next(this.limit - this.count);
+    return entry === undefined ? undefined : asFormat(entry[1], this.#format);
   }
 
   async _nextv(size: number): Promise<Uint8Array[]> {
