@@ -4,44 +4,20 @@
 // after the acknowledged batches or after those and the one in flight, and PMap.check() and
 // the pool's fsck must be clean. REGIONS_PMAP_KILLS sets the number of kills.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createPool, openPool, PMap } from '../src/index.js';
 import { SimPrng } from '../src/pm/sim_prng.js';
+import { WriterChild } from './fixtures/pmap-child.js';
 import { Model, modelAfter, sameContents } from './fixtures/pmap-model.js';
 
 process.env['REGIONS_QUIET'] = '1';
 delete process.env['REGIONS_POOL'];
-const WRITER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'pmap-writer.js');
 const seed = Number(process.env['REGIONS_SEED'] ?? 1 + Math.floor(Math.random() * 1e6));
 const KILLS = Number(process.env['REGIONS_PMAP_KILLS'] ?? 8);
 const SPACE = 300;
-
-/** Runs the writer until it acknowledged `target` batches, kills it, returns its last acknowledgement. */
-function writeUntilKilled(args: string[], target: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WRITER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let acked = 0;
-    let buffered = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) acked = Math.max(acked, Number(line.split(' ')[1]));
-      if (acked >= target) child.kill('SIGKILL');
-    });
-    child.stderr.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
-    child.on('close', (code, signal) => {
-      if (signal === 'SIGKILL') resolve(acked); // every line it wrote was read before 'close'
-      else reject(new Error(`writer exited with ${code}: ${stderr}`));
-    });
-  });
-}
 
 test('SIGKILL of a writer in the middle of batches: the map is the acknowledged state or one batch on', async (t) => {
   t.diagnostic(`seed ${seed} (replay with REGIONS_SEED=${seed}), ${KILLS} kills`);
@@ -55,7 +31,8 @@ test('SIGKILL of a writer in the middle of batches: the map is the acknowledged 
     for (let kill = 0; kill < KILLS; kill++) {
       const streamSeed = prng.nextU32() + 1;
       const args = [file, 'exclusive', String(streamSeed), String(SPACE)];
-      const acked = await writeUntilKilled(args, 1 + prng.nextBelow(60));
+      const target = 1 + prng.nextBelow(60);
+      const acked = await new WriterChild(args, (writer) => writer.acked >= target && writer.kill()).ended;
       const pool = openPool(file, { mode: 'exclusive' });
       try {
         const map = PMap.open(pool, 'm');

@@ -67,6 +67,31 @@ test('kv-map: put, get, delete, list, batch, and the limits', () => {
   }
 });
 
+test('pmap: put, get, delete, list in order, and an import that is all or nothing', () => {
+  const dir = tempDir();
+  try {
+    const poolPath = path.join(dir, 'users.pool');
+    const pmap = (...args: string[]): ReturnType<typeof run> => run('pmap.js', [poolPath, ...args]);
+    assert.equal(pmap('put', 'ada', '{"born":1815}').status, 0);
+    assert.equal(pmap('put', 'alan', '{"born":1912}').status, 0);
+    assert.equal(pmap('get', 'ada').stdout, '{"born":1815}\n');
+    assert.equal(pmap('get', 'grace').status, 1);
+    const users = path.join(dir, 'users.txt');
+    fs.writeFileSync(users, 'grace {"born":1906}\nedsger {"born":1930}\n');
+    assert.equal(pmap('import', users).stdout, 'imported 2 users\n');
+    fs.writeFileSync(users, 'barbara {"born":1939}\nbroken {born\n');
+    const failed = pmap('import', users);
+    assert.equal(failed.status, 1);
+    assert.match(failed.stderr, /^pmap: "broken \{born" does not end in JSON\n$/);
+    assert.equal(pmap('get', 'barbara').status, 1, 'nothing of the failed import was committed');
+    assert.equal(pmap('delete', 'alan').status, 0);
+    assert.equal(pmap('list').stdout, 'ada {"born":1815}\nedsger {"born":1930}\ngrace {"born":1906}\n');
+    assert.equal(pmap('list', 'b', 'f').stdout, 'edsger {"born":1930}\n');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 /** A stream of puts and deletes over few keys (so overwrites, deletes and tombstones happen). */
 function operations(prng: SimPrng, count: number): string[] {
   const ops: string[] = [];

@@ -271,7 +271,7 @@ export class PMap<V = unknown> {
   }
 
   private decodeValue(bytes: Uint8Array): V {
-    if (this.encoding === 'binary') return Uint8Array.from(bytes) as V;
+    if (this.encoding === 'binary') return bytes.slice() as V; // a copy: the map's memory changes
     return v8.deserialize(bytes) as V;
   }
 
