@@ -13,6 +13,7 @@ import path from 'node:path';
 import { createPool, PMap } from '../src/index.js';
 import { HeapRegion } from '../src/collections/heap_region.js';
 import { SimPrng } from '../src/pm/sim_prng.js';
+import { PEERS_COMMAND, requirePeer } from './peer_modules.js';
 import { writeSyscallBytes } from './workload.js';
 
 interface Store {
@@ -73,7 +74,12 @@ function pmapStore(dir: string): Store {
 }
 
 async function lmdbStore(dir: string): Promise<Store> {
-  const lmdb = (await import('lmdb')) as unknown as { open(options: Record<string, unknown>): LmdbDatabase };
+  let lmdb: { open(options: Record<string, unknown>): LmdbDatabase };
+  try {
+    lmdb = requirePeer('lmdb') as typeof lmdb;
+  } catch {
+    throw new Error(`lmdb-js is not installed: run ${PEERS_COMMAND} first`);
+  }
   const db = lmdb.open({
     path: path.join(dir, 'lmdb'),
     compression: false,

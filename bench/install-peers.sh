@@ -2,7 +2,8 @@
 # `npm run bench:peers`: installs what the benchmark compares with and draws with, by package
 # name only, and checks that each one works (loads and opens a database; renders a plot):
 #   PMDK libpmemobj (Debian package libpmemobj-dev; needs root and apt-get);
-#   lmdb-js, better-sqlite3 12 (native addons), vega and vega-lite: bench/package.json, pinned
+#   lmdb-js, better-sqlite3 12, classic-level (native addons; classic-level for bench/level.ts
+#   only), vega and vega-lite: bench/package.json, pinned
 #   by bench/package-lock.json, installed into bench/node_modules, never into the library's.
 # Prints one "bench: ..." line per peer: ready, or why not (the suite then skips that peer).
 # Exits 1 if any peer is missing. better-sqlite3 13 needs a newer Node than 20, hence 12.
@@ -39,6 +40,18 @@ const checks = {
     const sqlite = db.prepare('SELECT sqlite_version() AS v').get().v;
     db.close();
     return `better-sqlite3 ${version('better-sqlite3')} (SQLite ${sqlite})`;
+  },
+  'classic-level': async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-level-check-'));
+    try {
+      const db = new (require('classic-level').ClassicLevel)(dir);
+      await db.put('k', 'v');
+      if ((await db.get('k')) !== 'v') throw new Error('a value put did not read back');
+      await db.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    return `classic-level ${version('classic-level')}`;
   },
   'vega, vega-lite': async () => {
     const vega = await import(pathToFileURL(require.resolve('vega')).href);
@@ -83,7 +96,7 @@ if ! check_modules quiet; then
   npm install --no-audit --no-fund >&2 || echo "bench: npm install in bench/ failed"
   if ! check_modules quiet; then
     # npm may have installed a native peer without running its build script: run it now.
-    npm rebuild better-sqlite3 lmdb msgpackr-extract >&2 || echo "bench: npm rebuild in bench/ failed"
+    npm rebuild better-sqlite3 lmdb msgpackr-extract classic-level >&2 || echo "bench: npm rebuild in bench/ failed"
   fi
 fi
 check_modules verbose || status=1

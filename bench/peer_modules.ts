@@ -1,4 +1,4 @@
-// The benchmark's npm peers (lmdb-js, better-sqlite3) and its plot renderer (vega, vega-lite)
+// The benchmark's npm peers (lmdb-js, better-sqlite3, classic-level) and its plot renderer (vega, vega-lite)
 // belong to a package of their own, bench/package.json, which `npm run bench:peers` installs
 // into bench/node_modules: the library, its CLI and its tests install without them. They are
 // loaded from there by path at run time, and typed where they are used by the few members the
@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-export type PeerModule = 'lmdb' | 'better-sqlite3' | 'vega' | 'vega-lite';
+export type PeerModule = 'lmdb' | 'better-sqlite3' | 'classic-level' | 'vega' | 'vega-lite';
 
 /** What to run when a peer module is missing. */
 export const PEERS_COMMAND = 'npm run bench:peers';

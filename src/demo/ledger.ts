@@ -126,7 +126,7 @@ export class LedgerWriter {
   private readonly count: Int32Array;
 
   constructor(
-    private readonly shared: SharedArrayBuffer,
+    shared: SharedArrayBuffer,
     private readonly worker: number,
   ) {
     this.view = new DataView(shared);

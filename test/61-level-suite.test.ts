@@ -1,0 +1,8 @@
+// abstract-level's own test suite (the Level community's compliance suite, run with tape) passes
+// against RegionLevel in exclusive mode; test 62 runs it in shared mode. See
+// fixtures/level-suite-check.ts.
+
+import { test } from 'node:test';
+import { suiteIn } from './fixtures/level-suite-check.js';
+
+test('abstract-level\'s test suite passes against RegionLevel in exclusive mode', (t) => suiteIn(t, 'exclusive'));
