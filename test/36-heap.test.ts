@@ -203,3 +203,14 @@ test('random alloc/free/realloc against a model: contents kept, no overlap, chec
     }
   });
 });
+
+test('a region that holds other data is refused, never formatted over, whatever its bytes at 4096', () =>
+  withPool((pool) => {
+    pool.create('raw', { size: '64KiB' });
+    const data = new Uint8Array(8192).fill(0x5a);
+    data.fill(0, 4096, 4096 + 64); // zeros where a heap's header would be
+    pool.open('raw').write(0, data);
+    assert.throws(() => Heap.open(pool, 'raw'), (error: unknown) => isRegionError(error, 'CORRUPT'));
+    assert.deepEqual(pool.open('raw').read(0, 8192), data, 'the region is unchanged');
+  }));
+

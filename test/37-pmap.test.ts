@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { createPool, openPool, PMap, type Pool, type PoolMode } from '../src/index.js';
+import { createPool, isRegionError, openPool, PMap, type Pool, type PoolMode } from '../src/index.js';
 import { SimPrng } from '../src/pm/sim_prng.js';
 import { applyTo, assertEqualMap, compareKeys, Model, randomOp } from './fixtures/pmap-model.js';
 
@@ -217,3 +217,21 @@ test('a deep tree: 20,000 keys split inner nodes; deleting all of them in random
     assert.equal(empty.entries, 0);
     assert.equal(empty.heap.blocks, 2, 'only the meta block and the empty root leaf are left');
   }));
+
+for (const mode of ['exclusive', 'shared'] as const) {
+  test(`read(fn) (${mode}): one consistent read of several keys; its errors reach the caller, nothing is written`, () =>
+  withPool(mode, (pool) => {
+    const map = PMap.open(pool, 'r', { create: true });
+    map.batch(() => {
+      map.put('a', 1);
+      map.put('b', 2);
+    });
+    const epoch = pool.stat('r').epoch;
+    assert.deepEqual(map.read(() => [map.get('a'), map.get('b'), [...map.range()].length]), [1, 2, 2]);
+    assert.throws(() => map.read(() => { throw new RangeError('mine'); }), RangeError);
+    assert.throws(() => map.read(42 as unknown as () => void), (error: unknown) => isRegionError(error, 'INVALID'));
+    assert.equal(pool.stat('r').epoch, epoch, 'a read commits nothing');
+    map.close();
+  }));
+}
+

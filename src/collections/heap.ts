@@ -61,7 +61,8 @@ export class Heap {
   /** @internal */
   constructor(readonly memory: HeapRegion) {
     this.lists = new FreeLists(memory);
-    if (memory.u32(HEAP_START + HEADER.magic) === 0 && memory.u32(HEAP_START + HEADER.top) === 0) this.format();
+    const unformatted = memory.u32(HEAP_START + HEADER.magic) === 0 && memory.u32(HEAP_START + HEADER.top) === 0;
+    if (unformatted && blank(memory)) this.format();
     const magic = memory.u32(HEAP_START + HEADER.magic);
     const version = memory.u32(HEAP_START + HEADER.version);
     if (magic !== HEAP_MAGIC || version !== HEAP_VERSION) {
@@ -72,7 +73,7 @@ export class Heap {
     }
   }
 
-  /** Opens the heap in region `name` (formatting it if the region is all zeros there). */
+  /** Opens the heap in region `name` (formatting it if the region was never written). */
   static open(pool: Pool, name: string, options: HeapOpenOptions = {}): Heap {
     checkOptions(options, ['create', 'size', 'tracking'], 'Heap.open options');
     return new Heap(HeapRegion.open(pool, name, { ...options, tracking: options.tracking ?? 'fault' }, 'Heap.open'));
@@ -365,4 +366,12 @@ export class Heap {
     this.setPreviousAllocated(start + length, false);
     this.lists.link(start, length);
   }
+}
+
+/**
+ * A heap is formatted only into a region that was never committed to (epoch 0), so a region
+ * holding other data is refused (CORRUPT above), never overwritten, whatever its header words.
+ */
+function blank(memory: HeapRegion): boolean {
+  return memory.region.info().epoch === 0;
 }

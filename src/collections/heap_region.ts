@@ -42,7 +42,7 @@ export class HeapRegion {
    * than an existing region grows it first (BUSY while any process maps it).
    */
   static open(pool: Pool, name: string, options: HeapRegionOptions, what: string): HeapRegion {
-    const exists = pool.list().some((info) => info.name === name);
+    const exists = regionExists(pool, name);
     if (!exists) {
       if (options.create !== true) {
         throw new RegionError(
@@ -195,4 +195,15 @@ function checkHeapSize(spec: number | string, what: string): number {
     throw new RegionError('INVALID', `${what}: size ${size} must be a multiple of ${PAGE_BYTES} from 8 KiB to 1 GiB`);
   }
   return size;
+}
+
+/** Whether the pool has a region `name` (stat, not list: one lookup however many regions). */
+function regionExists(pool: Pool, name: string): boolean {
+  try {
+    pool.stat(name);
+    return true;
+  } catch (error) {
+    if (isRegionError(error, 'NOT_FOUND')) return false;
+    throw error;
+  }
 }

@@ -187,6 +187,17 @@ export class PMap<V = unknown> {
   }
 
   /**
+   * Runs fn as one consistent read: every get, has and range chunk it makes sees the same
+   * state of the map. In shared mode writers are not blocked: fn runs again if one committed
+   * meanwhile (so keep it free of side effects), and under the writer lock after many tries.
+   */
+  read<T>(fn: () => T): T {
+    this.live('read');
+    if (typeof fn !== 'function') throw new RegionError('INVALID', 'read: fn must be a function');
+    return this.access.read(fn);
+  }
+
+  /**
    * Entries [key, value] with start <= key < end, ascending (or descending with `reverse`),
    * at most `limit`. Read in chunks of consistent snapshots: an update between two chunks is
    * seen by the later one, never half.

@@ -210,7 +210,7 @@ export class RegionLevel<K = string, V = string> extends AbstractLevel<Uint8Arra
   /** fn's reads of the map see one state of it, whatever other processes write meanwhile. */
   #consistently<T>(fn: (map: PMap) => T): T {
     const map = this.#open;
-    return map.batch(() => fn(map));
+    return map.read(() => fn(map));
   }
 }
 
