@@ -152,8 +152,9 @@ class SharedCopy implements MappingBackend {
     this.joinShootdowns(loud);
   }
 
-  /** This process reports its own pages (reportOwnWrites). */
+  /** This process reports its own pages (reportOwnWrites); a loud copy's are the handler's (it is signalled). */
   report(): void {
+    if (this.loudMappings > 0) return;
     for (const handle of this.reporters) addon.sharedCollect(handle);
   }
 
