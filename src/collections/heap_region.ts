@@ -198,7 +198,7 @@ function checkHeapSize(spec: number | string, what: string): number {
 }
 
 /** Whether the pool has a region `name` (stat, not list: one lookup however many regions). */
-function regionExists(pool: Pool, name: string): boolean {
+export function regionExists(pool: Pool, name: string): boolean {
   try {
     pool.stat(name);
     return true;

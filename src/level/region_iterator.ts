@@ -136,68 +136,84 @@ export class RegionIterator extends AbstractIterator<Db, Uint8Array, Uint8Array>
   }
 }
 
+/**
+ * One side of each entry (0 the key, 1 the value) in the format abstract-level asked for:
+ * the body the key and value iterators share (they extend different base classes).
+ */
+class SideCursor {
+  readonly #cursor: Cursor;
+
+  constructor(
+    reader: RangeReader,
+    options: CursorOptions,
+    readonly side: 0 | 1,
+    readonly format: string | undefined,
+  ) {
+    this.#cursor = new Cursor(reader, options);
+  }
+
+  next(remaining: number): Uint8Array | undefined {
+    const entry = this.#cursor.next(remaining);
+    return entry === undefined ? undefined : asFormat(entry[this.side], this.format);
+  }
+
+  read(wanted: number, remaining: number): Uint8Array[] {
+    return this.#cursor.read(wanted, remaining).map((entry) => asFormat(entry[this.side], this.format));
+  }
+
+  seek(target: Uint8Array): void {
+    this.#cursor.seek(target);
+  }
+}
+
 /** Keys only. */
 export class RegionKeyIterator extends AbstractKeyIterator<Db, Uint8Array> {
-  readonly #cursor: Cursor;
-  readonly #format: string | undefined;
+  readonly #side: SideCursor;
 
   constructor(db: Db, reader: RangeReader, options: Options) {
     super(db, options);
-    this.#cursor = new Cursor(reader, options);
-    this.#format = options.keyEncoding;
+    this.#side = new SideCursor(reader, options, 0, options.keyEncoding);
   }
 
   async _next(): Promise<Uint8Array | undefined> {
-    const entry = this.#cursor.next(this.limit - this.count);
-    return entry === undefined ? undefined : asFormat(entry[0], this.#format);
+    return this.#side.next(this.limit - this.count);
   }
 
   async _nextv(size: number): Promise<Uint8Array[]> {
-    return this.#read(size);
+    return this.#side.read(size, this.limit - this.count);
   }
 
   async _all(): Promise<Uint8Array[]> {
-    return this.#read(Infinity);
+    return this.#side.read(Infinity, this.limit - this.count);
   }
 
   _seek(target: Uint8Array): void {
-    this.#cursor.seek(target);
-  }
-
-  #read(wanted: number): Uint8Array[] {
-    return this.#cursor.read(wanted, this.limit - this.count).map(([k]) => asFormat(k, this.#format));
+    this.#side.seek(target);
   }
 }
 
 /** Values only. */
 export class RegionValueIterator extends AbstractValueIterator<Db, Uint8Array, Uint8Array> {
-  readonly #cursor: Cursor;
-  readonly #format: string | undefined;
+  readonly #side: SideCursor;
 
   constructor(db: Db, reader: RangeReader, options: Options) {
     super(db, options);
-    this.#cursor = new Cursor(reader, options);
-    this.#format = options.valueEncoding;
+    this.#side = new SideCursor(reader, options, 1, options.valueEncoding);
   }
 
   async _next(): Promise<Uint8Array | undefined> {
-    const entry = this.#cursor.next(this.limit - this.count);
-    return entry === undefined ? undefined : asFormat(entry[1], this.#format);
+    return this.#side.next(this.limit - this.count);
   }
 
   async _nextv(size: number): Promise<Uint8Array[]> {
-    return this.#read(size);
+    return this.#side.read(size, this.limit - this.count);
   }
 
   async _all(): Promise<Uint8Array[]> {
-    return this.#read(Infinity);
+    return this.#side.read(Infinity, this.limit - this.count);
   }
 
   _seek(target: Uint8Array): void {
-    this.#cursor.seek(target);
-  }
-
-  #read(wanted: number): Uint8Array[] {
-    return this.#cursor.read(wanted, this.limit - this.count).map(([, v]) => asFormat(v, this.#format));
+    this.#side.seek(target);
   }
 }

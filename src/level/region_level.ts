@@ -7,6 +7,7 @@
 
 import { AbstractLevel, type AbstractDatabaseOptions } from 'abstract-level';
 import { isRegionError, PMap, RegionError, type Pool, type PoolMode, type SizeSpec } from '../index.js';
+import { regionExists } from '../collections/heap_region.js';
 import { assert } from '../util/assert.js';
 import { KeyRange, type RangeOptions } from './key_range.js';
 import { acquirePool, releasePool } from './pool_share.js';
@@ -104,7 +105,7 @@ export class RegionLevel<K = string, V = string> extends AbstractLevel<Uint8Arra
   }
 
   #openMap(pool: Pool, options: { createIfMissing: boolean; errorIfExists: boolean }): PMap {
-    if (options.errorIfExists && exists(pool, this.region)) {
+    if (options.errorIfExists && regionExists(pool, this.region)) {
       throw new RegionError('EXISTS', `database "${this.region}" already exists in pool ${this.location}`);
     }
     try {
@@ -227,14 +228,4 @@ function scan(map: PMap, range: KeyRange, reverse: boolean, maxEntries: number, 
     if (bytes >= maxBytes) break;
   }
   return entries;
-}
-
-function exists(pool: Pool, region: string): boolean {
-  try {
-    pool.stat(region);
-    return true;
-  } catch (error) {
-    if (isRegionError(error, 'NOT_FOUND')) return false;
-    throw error;
-  }
 }
