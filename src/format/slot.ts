@@ -62,12 +62,18 @@ export interface Slot {
   journalSequence: number;
 }
 
+const UTF8 = new TextEncoder();
+const CRC_FIELD_ZERO = new Uint8Array(4);
+
 /** Encodes a slot stored at pool byte offset `position` (the root entry's check code depends on it). */
 export function encodeSlot(slot: Slot, position: number): Uint8Array {
   const bytes = new Uint8Array(SLOT_BYTES);
   const view = dataView(bytes);
-  const name = new TextEncoder().encode(slot.name);
-  if (name.length > NAME_BYTES_MAX) throw new RangeError(`slot name of ${name.length} bytes exceeds ${NAME_BYTES_MAX}`);
+  // The name is encoded straight into its field (no temporary); one that does not fit is refused.
+  const name = UTF8.encodeInto(slot.name, bytes.subarray(NAME_OFFSET, NAME_OFFSET + NAME_BYTES_MAX));
+  if (name.read < slot.name.length) {
+    throw new RangeError(`slot name of ${UTF8.encode(slot.name).length} bytes exceeds ${NAME_BYTES_MAX}`);
+  }
   view.setUint32(0, slot.state, true);
   view.setUint32(4, slot.generation, true);
   writeU64(view, 8, slot.sizeBytes);
@@ -75,7 +81,7 @@ export function encodeSlot(slot: Slot, position: number): Uint8Array {
   view.setUint32(ROOT_OFFSET, lo, true);
   view.setUint32(ROOT_OFFSET + 4, hi, true);
   bytes[24] = slot.levels;
-  bytes[25] = name.length;
+  bytes[25] = name.written;
   writeU64(view, 32, slot.modifiedAt);
   writeU64(view, 40, slot.epoch);
   view.setUint32(48, slot.mode, true);
@@ -85,14 +91,13 @@ export function encodeSlot(slot: Slot, position: number): Uint8Array {
   const sequence = slot.journalSequence % SLOT_SEQUENCE_MODULUS;
   view.setUint32(SEQUENCE_LOW_OFFSET, sequence % 0x1_0000_0000, true);
   view.setUint16(SEQUENCE_HIGH_OFFSET, Math.floor(sequence / 0x1_0000_0000), true);
-  bytes.set(name, NAME_OFFSET);
   view.setUint32(CRC_OFFSET, slotChecksum(bytes), true);
   return bytes;
 }
 
 function slotChecksum(bytes: Uint8Array): number {
   const head = crc32c(bytes.subarray(0, CRC_OFFSET));
-  const zero = crc32c(new Uint8Array(4), head);
+  const zero = crc32c(CRC_FIELD_ZERO, head);
   return crc32c(bytes.subarray(CRC_OFFSET + 4, SLOT_BYTES), zero);
 }
 

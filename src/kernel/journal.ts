@@ -20,6 +20,7 @@ import {
   decodeRecordHeader,
   encodeRecord,
   type JournalRecord,
+  type WordEntry,
   RECORD_HEADER_BYTES,
   RECORD_HEADER_OFFSET,
 } from '../format/journal_record.js';
@@ -86,8 +87,14 @@ export class Journal {
     });
     assert(RECORD_HEADER_OFFSET + record.length <= this.halfBytes, `journal: record of ${record.length} bytes fits a half of ${this.halfBytes}`);
     const half = this.halfOffset(sequence);
+    const wordOffsets = new Array<number>(words.length);
     const wordValues = new Uint32Array(2 * words.length);
-    words.forEach((word, i) => wordValues.set([word.lo, word.hi], 2 * i));
+    for (let i = 0; i < words.length; i++) {
+      const word = words[i] as WordEntry;
+      wordOffsets[i] = word.offset;
+      wordValues[2 * i] = word.lo;
+      wordValues[2 * i + 1] = word.hi;
+    }
     // The device runs the plan (commit_plan.ts: fresh blocks and record durable, fence,
     // commit word, fence = the commit point, then the in-place applies).
     runCommit(this.device, {
@@ -98,7 +105,7 @@ export class Journal {
       record,
       commitOffset: half,
       sequence,
-      wordOffsets: words.map((word) => word.offset),
+      wordOffsets,
       wordValues,
       rangeOffsets: tx.ranges.map((range) => range.offset),
       rangeBytes: tx.ranges.map((range) => range.bytes),

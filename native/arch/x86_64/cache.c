@@ -48,3 +48,20 @@ bool arch_cache_flush(uintptr_t first, uintptr_t end) {
 }
 
 void arch_cache_fence(void) { _mm_sfence(); }
+
+// Four 16-byte non-temporal stores per line: the line goes to memory whole, without being
+// read first (a cached copy of it is invalidated). movntdq needs a 16-byte aligned
+// destination (a block is page aligned); the source may be anywhere.
+bool arch_copy_page_written_back(uint8_t *to, const uint8_t *from) {
+  for (size_t at = 0; at < PAGE_BYTES; at += CACHE_LINE_BYTES) {
+    __m128i a = _mm_loadu_si128((const __m128i *)(from + at));
+    __m128i b = _mm_loadu_si128((const __m128i *)(from + at + 16));
+    __m128i c = _mm_loadu_si128((const __m128i *)(from + at + 32));
+    __m128i d = _mm_loadu_si128((const __m128i *)(from + at + 48));
+    _mm_stream_si128((__m128i *)(to + at), a);
+    _mm_stream_si128((__m128i *)(to + at + 16), b);
+    _mm_stream_si128((__m128i *)(to + at + 32), c);
+    _mm_stream_si128((__m128i *)(to + at + 48), d);
+  }
+  return true;
+}
