@@ -9,7 +9,9 @@ export type WorkloadName = 'pages' | 'records' | 'shared' | 'map' | 'mount' | 'o
 
 export interface TrialSettings {
   trials: number;
+  /** Warm-up: at least `warmup` ops, and until `warmupMs` have passed (JIT tiers settle). */
   warmup: number;
+  warmupMs: number;
   opsMin: number;
   opsMax: number;
   budgetMs: number;
@@ -33,8 +35,8 @@ export interface Plan {
 const MiB = 1 << 20;
 const GiB = 1 << 30;
 
-const SETTINGS_FULL: TrialSettings = { trials: 5, warmup: 3, opsMin: 5, opsMax: 2000, budgetMs: 250 };
-const SETTINGS_QUICK: TrialSettings = { trials: 3, warmup: 2, opsMin: 3, opsMax: 300, budgetMs: 40 };
+const SETTINGS_FULL: TrialSettings = { trials: 5, warmup: 3, warmupMs: 250, opsMin: 5, opsMax: 2000, budgetMs: 250 };
+const SETTINGS_QUICK: TrialSettings = { trials: 3, warmup: 2, warmupMs: 0, opsMin: 3, opsMax: 300, budgetMs: 40 };
 
 const UNIT_SYSTEMS = SYSTEMS.map((s) => s.name);
 /** Small records: the systems whose unit can be 64 bytes. */
@@ -96,7 +98,7 @@ function sharedPoints(quick: boolean, settings: TrialSettings): Point[] {
 
 function mapPoints(quick: boolean, settings: TrialSettings): Point[] {
   const sizes = quick ? [MiB, 16 * MiB] : [MiB, 16 * MiB, 256 * MiB, GiB, 4 * GiB];
-  const mapSettings: TrialSettings = { ...settings, warmup: 1, opsMin: 2, opsMax: quick ? 10 : 50, budgetMs: quick ? 50 : 300 };
+  const mapSettings: TrialSettings = { ...settings, warmup: 1, warmupMs: 0, opsMin: 2, opsMax: quick ? 10 : 50, budgetMs: quick ? 50 : 300 };
   return sizes.map((dataBytes) => ({
     workload: 'map' as const,
     params: { dataBytes },
@@ -117,7 +119,7 @@ function mountPoints(quick: boolean): Point[] {
         { regions: 1, dataBytes: 256 * MiB },
         { regions: 1, dataBytes: GiB },
       ];
-  const settings: TrialSettings = { trials: quick ? 3 : 5, warmup: 0, opsMin: 1, opsMax: quick ? 2 : 3, budgetMs: 0 };
+  const settings: TrialSettings = { trials: quick ? 3 : 5, warmup: 0, warmupMs: 0, opsMin: 1, opsMax: quick ? 2 : 3, budgetMs: 0 };
   return shapes.map((shape) => ({
     workload: 'mount' as const,
     params: shape,

@@ -283,6 +283,7 @@ class Runner {
       seed,
       stamp: ++this.#stamp,
       warmup: point.settings.warmup,
+      warmupMs: point.settings.warmupMs,
       opsMin: point.settings.opsMin,
       opsMax: point.settings.opsMax,
       budgetMs: point.settings.budgetMs,

@@ -32,7 +32,9 @@ export interface TrialSpec {
   seed: number;
   /** Unique per trial in a run: stamped into every unit, so no trial rewrites another's bytes. */
   stamp: number;
+  /** Warm-up ops before measuring: at least `warmup`, until `warmupMs` passed (at most OPS_LIMIT). */
   warmup: number;
+  warmupMs: number;
   opsMin: number;
   opsMax: number;
   budgetMs: number;
@@ -155,15 +157,19 @@ export interface OpRunner {
 }
 
 /**
- * Runs `warmup` ops, then measured ops until opsMax, or until at least opsMin ran and
- * budgetMs passed. Returns the measured ops' times.
+ * Runs the warm-up (at least `warmup` ops, then more until `warmupMs` passed, at most OPS_LIMIT:
+ * a Node system's code is measured once its JIT tiers have settled, as a long-running
+ * program runs it; the C peers warm up by the same rule), then measured ops until opsMax, or
+ * until at least opsMin ran and budgetMs passed. Returns the measured ops' times.
  */
 export function runOps(spec: TrialSpec, runner: OpRunner): number[] {
   if (spec.opsMin < 1 || spec.opsMax < spec.opsMin || spec.opsMax > OPS_LIMIT) {
     throw new RangeError(`need 0 < opsMin <= opsMax <= ${OPS_LIMIT}`);
   }
   let op = 0;
-  for (; op < spec.warmup; op++) {
+  const warmStart = nowNs();
+  const warming = (): boolean => op < spec.warmup || (op < OPS_LIMIT && (nowNs() - warmStart) / 1e6 < spec.warmupMs);
+  for (; warming(); op++) {
     runner.prepare(op);
     runner.run(op);
   }

@@ -2,7 +2,7 @@
  * What both native peers share: the trial protocol of bench/trial.ts, in C.
  *
  *   <peer> --file F --data-bytes N --unit-bytes U --count K --pattern seq|random
- *          --seed S --stamp N --warmup W --ops-min A --ops-max B --budget-ms T [peer options]
+ *          --seed S --stamp N --warmup W [--warmup-ms M] --ops-min A --ops-max B --budget-ms T [peer options]
  *
  * One op commits K units of U bytes (a 4 KiB page, or a 64-byte record) chosen as
  * bench/workload.ts chooses them: `seq` walks the data in order, `random` draws K distinct
@@ -35,6 +35,7 @@ typedef struct {
   uint32_t seed;
   uint32_t stamp;
   uint64_t warmup;
+  double warmup_ms; /* and warm up until this much time passed (at most OPS_LIMIT ops) */
   uint64_t ops_min;
   uint64_t ops_max;
   double budget_ms;
@@ -78,6 +79,7 @@ static void args_parse(int argc, char **argv, bench_args_t *a) {
     else if (!strcmp(k, "--seed")) a->seed = (uint32_t)arg_u64(k, v);
     else if (!strcmp(k, "--stamp")) a->stamp = (uint32_t)arg_u64(k, v);
     else if (!strcmp(k, "--warmup")) a->warmup = arg_u64(k, v);
+    else if (!strcmp(k, "--warmup-ms")) a->warmup_ms = (double)arg_u64(k, v);
     else if (!strcmp(k, "--ops-min")) a->ops_min = arg_u64(k, v);
     else if (!strcmp(k, "--ops-max")) a->ops_max = arg_u64(k, v);
     else if (!strcmp(k, "--budget-ms")) a->budget_ms = (double)arg_u64(k, v);
@@ -173,7 +175,8 @@ static void run_ops(const bench_args_t *a, timings_t *t, const peer_ops_t *p, vo
   t->op_ns = calloc(a->ops_max, sizeof *t->op_ns);
   if (t->op_ns == NULL) die("out of memory");
   uint64_t n = 0;
-  for (; n < a->warmup; n++) {
+  uint64_t warm_start = now_ns();
+  for (; n < a->warmup || (n < OPS_LIMIT && (double)(now_ns() - warm_start) / 1e6 < a->warmup_ms); n++) {
     p->prepare(n, ctx);
     p->op(n, ctx);
   }

@@ -64,7 +64,7 @@ function measureMaps(spec: TrialSpec, map: () => () => void): TrialResult {
   const firstNs = nowNs() - start;
   timedUnmap(first);
   let unmap: (() => void) | undefined;
-  const remapNs = runOps({ ...spec, warmup: 0 }, {
+  const remapNs = runOps({ ...spec, warmup: 0, warmupMs: 0 }, {
     prepare: () => {
       if (unmap !== undefined) timedUnmap(unmap);
       unmap = undefined;
