@@ -132,7 +132,8 @@ export function runNativeTrial(peers: Peers, system: SystemDef, spec: TrialSpec)
   const binary = native === undefined ? undefined : peers.binaries[native.binary];
   if (native === undefined || binary === undefined) return { skipped: unavailableReason(peers, system) ?? `${system.name} is not native` };
   const args = ['--file', spec.file, '--data-bytes', String(spec.params['dataBytes']), '--unit-bytes', String(spec.params['unitBytes']), '--count', String(spec.params['count'])];
-  args.push('--pattern', String(spec.params['pattern']), '--seed', String(spec.seed), '--stamp', String(spec.stamp), '--warmup', String(spec.warmup), '--warmup-ms', String(Math.round(spec.warmupMs)));
+  args.push('--pattern', String(spec.params['pattern']), '--seed', String(spec.seed), '--stamp', String(spec.stamp));
+  args.push('--warmup', String(spec.warmup), '--warmup-ms', String(Math.round(spec.warmupMs)));
   args.push('--ops-min', String(spec.opsMin), '--ops-max', String(spec.opsMax), '--budget-ms', String(Math.round(spec.budgetMs)), '--variant', native.variant);
   const run = spawnSync(binary, args, { env: { ...process.env, ...native.env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: NATIVE_TIMEOUT_MS, maxBuffer: 64 << 20 });
   if (run.status !== 0) throw new Error(`${native.binary} failed (${run.signal ?? `exit ${run.status}`}): ${run.stderr.toString().trim()}`);

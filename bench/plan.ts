@@ -119,7 +119,8 @@ function mountPoints(quick: boolean): Point[] {
         { regions: 1, dataBytes: 256 * MiB },
         { regions: 1, dataBytes: GiB },
       ];
-  const settings: TrialSettings = { trials: quick ? 3 : 5, warmup: 0, warmupMs: 0, opsMin: 1, opsMax: quick ? 2 : 3, budgetMs: 0 };
+  const opsMax = quick ? 2 : 3;
+  const settings: TrialSettings = { trials: quick ? 3 : 5, warmup: 0, warmupMs: 0, opsMin: 1, opsMax, budgetMs: 0 };
   return shapes.map((shape) => ({
     workload: 'mount' as const,
     params: shape,
