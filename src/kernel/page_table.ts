@@ -15,6 +15,23 @@ export interface TreeRoot {
   levels: number;
 }
 
+/**
+ * The leaf table setPage reached last, for one update that only sets pages (a pmsync):
+ * pages in order share leaves, so the walk above the leaf is done once per leaf. Valid while
+ * the same root stays and nothing but setPage changes the tree, which creates the tables it
+ * caches itself; a new root (a first page, deepen) makes it miss.
+ */
+export interface LeafCache {
+  root: number;
+  /** page / 512 of the cached leaf; -1 for none. */
+  leafIndex: number;
+  leaf: number;
+}
+
+export function emptyLeafCache(): LeafCache {
+  return { root: 0, leafIndex: -1, leaf: 0 };
+}
+
 /** Levels needed to map `pages` pages (at least 1). */
 export function levelsFor(pages: number): number {
   let levels = 1;
@@ -68,14 +85,23 @@ export function lookupPage(
  * Points `page` at `block` (0 punches a hole) inside tx; creates missing interior blocks.
  * Returns the block previously mapped (the caller releases it). tree.root may change.
  */
-export function setPage(tx: Transaction, tree: TreeRoot, page: number, block: number, poolBlocks: number): number {
+export function setPage(
+  tx: Transaction,
+  tree: TreeRoot,
+  page: number,
+  block: number,
+  poolBlocks: number,
+  cache?: LeafCache,
+): number {
   assert(page < ENTRIES_PER_BLOCK ** tree.levels, `page table: page ${page} within ${tree.levels} levels`);
   if (tree.root === 0) {
     if (block === 0) return 0;
     tree.root = tx.allocateBlock('table');
   }
-  let table = tree.root;
-  for (let level = tree.levels; level > 1; level--) {
+  const leafIndex = Math.floor(page / ENTRIES_PER_BLOCK);
+  const cached = cache !== undefined && cache.root === tree.root && cache.leafIndex === leafIndex;
+  let table = cached ? cache.leaf : tree.root;
+  for (let level = cached ? 1 : tree.levels; level > 1; level--) {
     const position = table * BLOCK_BYTES + entryIndex(page, level) * 8;
     let next = readEntryAt(tx.device, position, poolBlocks, tx);
     if (next === 0) {
@@ -84,6 +110,11 @@ export function setPage(tx: Transaction, tree: TreeRoot, page: number, block: nu
       tx.setWord(position, ...encodeEntry(next, position));
     }
     table = next;
+  }
+  if (cache !== undefined) {
+    cache.root = tree.root;
+    cache.leafIndex = leafIndex;
+    cache.leaf = table;
   }
   const position = table * BLOCK_BYTES + entryIndex(page, 1) * 8;
   const previous = readEntryAt(tx.device, position, poolBlocks, tx);

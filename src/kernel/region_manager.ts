@@ -22,7 +22,9 @@ import { InvariantViolation } from './invariants.js';
 import { checkRegionSize } from './names.js';
 import type { KernelOptions, RegionRef } from './kernel_state.js';
 import { PoolUpdates } from './pool_updates.js';
-import { countPages, deepen, levelsFor, lookupPage, releaseTree, setPage, shrink, walkPages, walkTree, zeroTail } from './page_table.js';
+import {
+  countPages, deepen, emptyLeafCache, levelsFor, lookupPage, releaseTree, setPage, shrink, walkPages, walkTree, zeroTail,
+} from './page_table.js';
 import { damagedRegion, forEachSalvagedPage, salvagePage } from './quarantine.js';
 import { recoverJournal } from './recovery.js';
 import { pagesFor, scanPool } from './scan.js';
@@ -308,11 +310,12 @@ export class RegionManager extends PoolUpdates {
     let count = 0;
     let delta = 0;
     const next: Slot = { ...slot, epoch: slot.epoch + 1, modifiedAt: now };
+    const leaves = emptyLeafCache(); // only setPage changes the tree in this update
     this.transact(tx, () => {
       for (const { page, bytes } of pages) {
         assert(Number.isInteger(page) && page >= 0 && page < regionPages, `pmsync: page ${page} inside the region`);
         const block = tx.allocateDataBlock(bytes);
-        const old = setPage(tx, tree, page, block, this.sb.poolBlocks);
+        const old = setPage(tx, tree, page, block, this.sb.poolBlocks, leaves);
         if (old !== 0) tx.release(old);
         else delta++;
         count++;

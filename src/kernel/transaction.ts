@@ -17,8 +17,12 @@ import type { Allocator } from './allocator.js';
 export class Transaction {
   readonly words = new Map<number, WordEntry>();
   readonly ranges: RangeEntry[] = [];
-  readonly fresh = new Set<number>();
-  /** Fresh data blocks' pool offsets and the page bytes each receives at commit (commit_plan.ts). */
+  /** Fresh metadata blocks: a store into one goes straight to PM (see setWord). */
+  private readonly fresh = new Set<number>();
+  /**
+   * Fresh data blocks' pool offsets and the page bytes each receives at commit (commit_plan.ts).
+   * Not in `fresh`: nothing stores into a data block before the commit copies it.
+   */
   readonly copyTo: number[] = [];
   readonly sources: Uint8Array[] = [];
   private readonly metadata: number[] = []; // fresh table and slot blocks, stored now
@@ -59,14 +63,9 @@ export class Transaction {
     assert(this.open, 'transaction: open');
     assert(bytes.length === BLOCK_BYTES, 'transaction: data block is one block');
     const block = this.allocator.allocate();
-    this.fresh.add(block);
     this.copyTo.push(block * BLOCK_BYTES);
     this.sources.push(bytes);
     return block;
-  }
-
-  isFresh(block: number): boolean {
-    return this.fresh.has(block);
   }
 
   /** Stage an 8-byte store; a fresh target is written directly. */
@@ -101,7 +100,7 @@ export class Transaction {
   }
 
   get empty(): boolean {
-    return this.words.size === 0 && this.ranges.length === 0 && this.fresh.size === 0;
+    return this.words.size === 0 && this.ranges.length === 0 && this.fresh.size === 0 && this.copyTo.length === 0;
   }
 
   /** (offset, length) of every fresh metadata block: the commit writes them back before the record. */
@@ -121,5 +120,6 @@ export class Transaction {
     if (!this.open) return;
     this.open = false;
     for (const block of this.fresh) this.allocator.release(block);
+    for (const offset of this.copyTo) this.allocator.release(offset / BLOCK_BYTES);
   }
 }
