@@ -32,7 +32,7 @@ export class Allocator {
   }
 
   isUsed(block: number): boolean {
-    assert(block >= 0 && block < this.blocks, `allocator: block ${block} inside the pool`);
+    assert(block >= 0 && block < this.blocks, 'allocator: a block inside the pool', block);
     return ((this.bits[block >>> 5] ?? 0) & (1 << (block & 31))) !== 0;
   }
 
@@ -45,7 +45,7 @@ export class Allocator {
   }
 
   claimRange(start: number, count: number): void {
-    for (let b = start; b < start + count; b++) assert(this.claim(b), `allocator: reserved block ${b} claimed once`);
+    for (let b = start; b < start + count; b++) assert(this.claim(b), 'allocator: a reserved block claimed once', b);
   }
 
   /**
@@ -79,7 +79,7 @@ export class Allocator {
   }
 
   release(block: number): void {
-    assert(this.isUsed(block), `allocator: released block ${block} was in use`);
+    assert(this.isUsed(block), 'allocator: a released block was in use', block);
     this.bits[block >>> 5] = (this.bits[block >>> 5] ?? 0) & ~(1 << (block & 31));
     this.used--;
     if (this.recent.length < RECENT_BLOCKS_MAX) this.recent.push(block);

@@ -74,7 +74,7 @@ export class Journal {
   /** Makes tx durable and atomic, then applies it; returns the record's sequence. */
   commit(tx: Transaction): number {
     const sequence = this.sequence + 1;
-    assert(tx.sequence === sequence, `journal: transaction staged as record ${tx.sequence} commits as ${sequence}`);
+    assert(tx.sequence === sequence, 'journal: a transaction commits as the record it was staged as', tx.sequence);
     const words = [...tx.words.values()];
     const record = encodeRecord({
       kind: tx.kind,
@@ -85,7 +85,7 @@ export class Journal {
       words,
       ranges: tx.ranges,
     });
-    assert(RECORD_HEADER_OFFSET + record.length <= this.halfBytes, `journal: record of ${record.length} bytes fits a half of ${this.halfBytes}`);
+    assert(RECORD_HEADER_OFFSET + record.length <= this.halfBytes, 'journal: the record fits a half (record bytes)', record.length);
     const half = this.halfOffset(sequence);
     const wordOffsets = new Array<number>(words.length);
     const wordValues = new Uint32Array(2 * words.length);

@@ -93,7 +93,7 @@ export function setPage(
   poolBlocks: number,
   cache?: LeafCache,
 ): number {
-  assert(page < ENTRIES_PER_BLOCK ** tree.levels, `page table: page ${page} within ${tree.levels} levels`);
+  assert(page < ENTRIES_PER_BLOCK ** tree.levels, 'page table: the page within the levels of the tree', page);
   if (tree.root === 0) {
     if (block === 0) return 0;
     tree.root = tx.allocateBlock('table');

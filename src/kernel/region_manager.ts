@@ -313,7 +313,7 @@ export class RegionManager extends PoolUpdates {
     const leaves = emptyLeafCache(); // only setPage changes the tree in this update
     this.transact(tx, () => {
       for (const { page, bytes } of pages) {
-        assert(Number.isInteger(page) && page >= 0 && page < regionPages, `pmsync: page ${page} inside the region`);
+        assert(Number.isInteger(page) && page >= 0 && page < regionPages, 'pmsync: a page inside the region', page);
         const block = tx.allocateDataBlock(bytes);
         const old = setPage(tx, tree, page, block, this.sb.poolBlocks, leaves);
         if (old !== 0) tx.release(old);

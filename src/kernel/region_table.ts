@@ -89,7 +89,7 @@ export class RegionTable {
     this.slots.set(index, slot);
     this.nextUnused = Math.max(this.nextUnused, index + 1);
     if (named(slot)) {
-      assert(!this.names.has(slot.name) || this.names.get(slot.name) === index, `region table: name "${slot.name}" unique`);
+      assert(!this.names.has(slot.name) || this.names.get(slot.name) === index, 'region table: a name is unique', slot.name);
       this.names.set(slot.name, index);
       this.reusable.delete(index);
     } else {
@@ -103,7 +103,7 @@ export class RegionTable {
 
   get(index: number): Slot {
     const slot = this.slots.get(index);
-    assert(slot !== undefined, `region table: slot ${index} known`);
+    assert(slot !== undefined, 'region table: a known slot', index);
     return slot;
   }
 
@@ -124,7 +124,7 @@ export class RegionTable {
 
   position(index: number): number {
     const block = this.leaves.get(Math.floor(index / SLOTS_PER_BLOCK));
-    assert(block !== undefined, `region table: slot block of slot ${index} exists`);
+    assert(block !== undefined, 'region table: the slot block of a slot exists', index);
     return block * BLOCK_BYTES + (index % SLOTS_PER_BLOCK) * SLOT_BYTES;
   }
 

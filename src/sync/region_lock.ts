@@ -102,7 +102,7 @@ export class RegionLock {
     Atomics.store(this.words, this.wordIndex + 1, 0); // before the release: no stale start time under a new owner
     for (;;) {
       const seen = Atomics.load(this.words, this.wordIndex);
-      assert((seen & LOCK_PID_MASK) === this.pid, `RegionLock: word ${this.wordIndex} held by pid ${seen & LOCK_PID_MASK} at unlock by its owner ${this.pid} (taken over while held?)`);
+      assert((seen & LOCK_PID_MASK) === this.pid, 'RegionLock: its owner holds the word at unlock (taken over while held?); the holder', seen & LOCK_PID_MASK);
       if (Atomics.compareExchange(this.words, this.wordIndex, seen, 0) !== seen) continue; // a waiter set its bit
       if ((seen & LOCK_WAITERS_BIT) !== 0) this.memory.notify(this.wordIndex, 1);
       return;

@@ -125,7 +125,7 @@ export class WorkingCopy {
   private page(page: number): Uint8Array {
     const offset = page * PAGE_BYTES;
     const chunk = this.chunks[Math.floor(offset / MAP_CHUNK_BYTES)];
-    assert(chunk !== undefined, `shared copy: page ${page} inside the copy`);
+    assert(chunk !== undefined, 'shared copy: a page inside the copy', page);
     const within = offset % MAP_CHUNK_BYTES;
     return chunk.subarray(within, within + PAGE_BYTES);
   }

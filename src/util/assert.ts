@@ -6,8 +6,12 @@ export class AssertionError extends Error {
   override name = 'AssertionError';
 }
 
-export function assert(condition: unknown, invariant: string): asserts condition {
-  if (!condition) throw new AssertionError(`invariant violated: ${invariant}`);
+/**
+ * `detail` (a number, a name) is added to the message only on failure: a template string
+ * built for every check costs more than the check on a hot path (per page of a pmsync).
+ */
+export function assert(condition: unknown, invariant: string, detail?: number | string): asserts condition {
+  if (!condition) throw new AssertionError(`invariant violated: ${invariant}${detail === undefined ? '' : ` (${detail})`}`);
 }
 
 export function assertInteger(value: number, invariant: string): void {
