@@ -11,7 +11,8 @@ export class AssertionError extends Error {
  * built for every check costs more than the check on a hot path (per page of a pmsync).
  */
 export function assert(condition: unknown, invariant: string, detail?: number | string): asserts condition {
-  if (!condition) throw new AssertionError(`invariant violated: ${invariant}${detail === undefined ? '' : ` (${detail})`}`);
+  if (condition) return;
+  throw new AssertionError(`invariant violated: ${invariant}${detail === undefined ? '' : ` (${detail})`}`);
 }
 
 export function assertInteger(value: number, invariant: string): void {
