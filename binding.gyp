@@ -1,7 +1,7 @@
 {
   "variables": {
     # The arch folder (native/arch/<name>): x86_64 on x64, generic (no cache-line flush, no
-    # CRC32C instruction, no fault write bit) elsewhere. `node-gyp configure -- -Dregions_arch=generic`
+    # non-temporal page copy, no fault write bit) elsewhere. `node-gyp configure -- -Dregions_arch=generic`
     # builds the generic one on x64 too, to test it.
     "conditions": [
       ["target_arch=='x64'", {"regions_arch%": "x86_64"}, {"regions_arch%": "generic"}]
