@@ -52,6 +52,7 @@ static const entry_t ENTRIES[] = {
     {"socketClose", socket_close},
     {"peerCredentials", socket_peer_credentials},
     {"socketSendSome", socket_send_some},
+    {"socketsReadable", sockets_readable},
     {"peerPidfd", pidfd_of_peer},
     {"pidfdSignal", pidfd_signal},
     {"pidfdExited", pidfd_exited},

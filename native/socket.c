@@ -356,6 +356,35 @@ napi_value socket_send_some(napi_env env, napi_callback_info info) {
   }
 }
 
+// socketsReadable(fds: Int32Array) -> true if any of the sockets has bytes (or a hang-up or
+// an error) waiting: one poll() that does not wait. regiond asks it before serving a pmsync at
+// once: if another connection has bytes pending, they may be a pmsync of the same poll phase,
+// which must join the same commit. A negative descriptor is skipped (poll ignores it).
+#define READABLE_FDS_MAX 1024
+napi_value sockets_readable(napi_env env, napi_callback_info info) {
+  args_t args;
+  uint8_t *data;
+  size_t length;
+  if (!args_get(env, info, "socketsReadable", 1, &args) || !arg_bytes(&args, 0, "fds", &data, &length)) {
+    return NULL;
+  }
+  size_t count = length / sizeof(int32_t);
+  if (length % sizeof(int32_t) != 0 || count > READABLE_FDS_MAX) {
+    return throw_code(env, "EINVAL", NULL, "socketsReadable: fds must be an Int32Array of <= %d", READABLE_FDS_MAX);
+  }
+  struct pollfd entries[READABLE_FDS_MAX];
+  for (size_t i = 0; i < count; i++) {
+    int32_t fd;
+    memcpy(&fd, data + i * sizeof fd, sizeof fd);
+    entries[i] = (struct pollfd){.fd = fd, .events = POLLIN};
+  }
+  for (;;) {
+    int ready = poll(entries, (nfds_t)count, 0);
+    if (ready >= 0) return make_bool(env, ready > 0);
+    if (errno != EINTR) return throw_errno(env, errno, "socketsReadable", "poll");
+  }
+}
+
 // socketClose(fd). Linux releases the descriptor even when close() reports EINTR, so it is
 // never retried (a retry could close a descriptor another thread just opened).
 napi_value socket_close(napi_env env, napi_callback_info info) {

@@ -17,6 +17,7 @@ napi_value socket_send(napi_env env, napi_callback_info info);
 napi_value socket_receive(napi_env env, napi_callback_info info);
 napi_value socket_close(napi_env env, napi_callback_info info);
 napi_value socket_send_some(napi_env env, napi_callback_info info);
+napi_value sockets_readable(napi_env env, napi_callback_info info);
 
 // ---- peer.c
 napi_value socket_peer_credentials(napi_env env, napi_callback_info info);

@@ -21,6 +21,12 @@ import { decodePayload, encodeFrame, type Op } from '../wire/protocol.js';
 import type { HelloResult } from '../regiond/server.js';
 import type { FdResponse, Response, Transport } from './transport.js';
 
+/** A reply and the descriptors passed with it (the caller closes them). */
+interface Exchanged<T> {
+  response: Response<T>;
+  fds: number[];
+}
+
 const GONE_CODES = new Set(['ECONNRESET', 'EPIPE', 'ENOTCONN', 'ESHUTDOWN', 'EBADF']);
 
 export class Connection implements Transport {
@@ -64,24 +70,24 @@ export class Connection implements Transport {
 
   /** One request; a descriptor passed with the reply (none is expected) is closed. */
   request<T>(op: Op, args: Record<string, unknown> = {}, data?: Uint8Array): Response<T> {
-    const { fds, ...response } = this.exchange<T>(op, args, data);
+    const { response, fds } = this.exchange<T>(op, args, data);
     closeAll(fds);
     return response;
   }
 
   /** One request whose reply passes exactly one descriptor (a working copy), which the caller owns. */
   requestFd<T>(op: Op, args: Record<string, unknown> = {}): FdResponse<T> {
-    const { fds, ...response } = this.exchange<T>(op, args);
+    const { response, fds } = this.exchange<T>(op, args);
     const [fd, ...extra] = fds;
     closeAll(extra);
     if (fd === undefined || extra.length > 0) {
       if (fd !== undefined) closeAll([fd]);
       throw this.breakWith(new RegionError('PROTOCOL', `regiond's reply to ${op} passed ${fds.length} descriptors; expected 1`));
     }
-    return { ...response, fd };
+    return { result: response.result, data: response.data, fd };
   }
 
-  private exchange<T>(op: Op, args: Record<string, unknown>, data?: Uint8Array): Response<T> & { fds: number[] } {
+  private exchange<T>(op: Op, args: Record<string, unknown>, data?: Uint8Array): Exchanged<T> {
     if (this.broken) throw new RegionError(this.broken.code === 'CLOSED' ? 'CLOSED' : 'SERVER_GONE', this.broken.message);
     const id = this.nextId++;
     let frame: { data: Uint8Array; fds: number[] };
@@ -92,7 +98,7 @@ export class Connection implements Transport {
       throw this.breakWith(this.transportError(op, error));
     }
     try {
-      return { ...this.reply<T>(id, op, frame.data), fds: frame.fds };
+      return { response: this.reply<T>(id, op, frame.data), fds: frame.fds };
     } catch (error) {
       closeAll(frame.fds);
       throw error;

@@ -23,8 +23,8 @@ import { CLIENTS_MAX, CLIENTS_PER_UID_MAX, FRAME_TIMEOUT_MS, PROTOCOL_VERSION, R
 import { RegionError } from '../errors.js';
 import { requirePoolOwner } from '../kernel/access.js';
 import { assert } from '../util/assert.js';
-import { ProcessHandle } from '../syscall/process_handle.js';
 import { decodePayload, encodeFrame, FrameReader, parseRequest, type Request, requestId } from '../wire/protocol.js';
+import { descriptorOf, peerOf, socketFd } from './peer_identity.js';
 import { socketAdmits } from './socket_binding.js';
 import { type SyncOutcome, SyncQueue } from './sync_queue.js';
 import { Client, type Peer } from '../syscall/client_record.js';
@@ -68,7 +68,7 @@ export class RegiondServer {
     readonly syscalls: Syscalls,
     readonly options: ServerOptions,
   ) {
-    this.syncs = new SyncQueue(syscalls);
+    this.syncs = new SyncQueue(syscalls, (client) => this.othersReadable(client));
     this.armIdle();
   }
 
@@ -111,6 +111,15 @@ export class RegiondServer {
     for (const connection of this.connections) if (connection.client.peer.uid === peer.uid) held++;
     if (held < CLIENTS_PER_UID_MAX) return null;
     return `regiond (pid ${this.pid}) serves ${held} connections of uid ${peer.uid} already, the most one user may hold (${CLIENTS_PER_UID_MAX}); close some of its pools first`;
+  }
+
+  /** Whether a connection other than client's has bytes in its socket (see sync_queue.ts). */
+  private othersReadable(client: Client): boolean {
+    if (this.connections.size <= 1) return false;
+    const fds = new Int32Array(this.connections.size);
+    let i = 0;
+    for (const connection of this.connections) fds[i++] = connection.client === client ? -1 : descriptorOf(connection.socket);
+    return addon.socketsReadable(fds);
   }
 
   /** After an access change, connections the socket would not admit now are closed, as the kernel would refuse them. */
@@ -168,6 +177,7 @@ class Connection {
   private greeted = false;
   private ended = false;
   private syncing = false; // a pmsync waits for its group; requests after it wait too, so replies keep their order
+  private timing = false; // the socket's frame timeout is armed (set only when that changes: each call costs)
   private readonly held: Buffer[] = [];
   /** A deadline, not an idle timeout: bytes dribbled before hello do not extend it. */
   private readonly helloTimer: NodeJS.Timeout;
@@ -204,7 +214,9 @@ class Connection {
       if (this.syncing) this.held.push(payload);
       else this.serve(payload);
     }
-    if (!this.ended) this.socket.setTimeout(this.reader.partial ? FRAME_TIMEOUT_MS : 0);
+    if (this.ended || this.timing === this.reader.partial) return;
+    this.timing = this.reader.partial;
+    this.socket.setTimeout(this.timing ? FRAME_TIMEOUT_MS : 0);
   }
 
   private serve(payload: Buffer): void {
@@ -355,45 +367,6 @@ class Connection {
 
 /** Requests that change the pool: not run for a client that died after sending them. */
 const MUTATING = new Set<Request['op']>(['create', 'rename', 'resize', 'remove', 'chmod', 'grow', 'write', 'stageCommit', 'pmsync', 'setAccess']);
-
-/** The kernel's word on who connected: SO_PEERCRED, a pidfd of that process, and the supplementary groups of its pid. */
-function peerOf(socket: net.Socket): Peer {
-  const fd = socketFd(socket);
-  const credentials = addon.peerCredentials(fd);
-  const process = ProcessHandle.ofPeer(fd, credentials.pid);
-  const gids = [credentials.gid];
-  for (const gid of supplementaryGroups(credentials.pid)) if (!gids.includes(gid)) gids.push(gid);
-  if (process.exited) {
-    process.release();
-    throw new Error(`pid ${credentials.pid} exited before it was accepted`); // its groups may be another process's
-  }
-  return { pid: credentials.pid, uid: credentials.uid, gids, process };
-}
-
-/** net.Socket has no public descriptor; its libuv handle has one (`fd`, on Unix). */
-function socketFd(socket: net.Socket): number {
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) throw new Error('the connection has no descriptor');
-  return fd;
-}
-
-/** The `Groups:` line of /proc/<pid>/status (empty if the process is already gone). */
-function supplementaryGroups(pid: number): number[] {
-  let status: string;
-  try {
-    status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  } catch {
-    return [];
-  }
-  const line = status.split('\n').find((l) => l.startsWith('Groups:'));
-  if (line === undefined) return [];
-  return line
-    .slice('Groups:'.length)
-    .trim()
-    .split(/\s+/)
-    .filter((word) => /^\d+$/.test(word))
-    .map(Number);
-}
 
 function closeFd(fd: number): void {
   if (fd >= 0) fs.closeSync(fd);

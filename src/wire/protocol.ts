@@ -164,6 +164,21 @@ const SHAPES: Record<Op, Shape> = {
 
 export const OPS = Object.keys(SHAPES) as Op[];
 
+/** Each op's fields as a list, parsed from its shape once (parseRequest runs for every request). */
+interface FieldSpec {
+  field: string;
+  kind: Kind;
+  optional: boolean;
+}
+const FIELD_SPECS = new Map<string, FieldSpec[]>(OPS.map((op) => [op, fieldSpecs(SHAPES[op])]));
+
+function fieldSpecs(shape: Shape): FieldSpec[] {
+  return Object.entries(shape.fields).map(([field, spec]) => {
+    const optional = spec.endsWith('?');
+    return { field, kind: spec.replace('?', '') as Kind, optional };
+  });
+}
+
 /** The request id of a header, if it has a valid one (so even a rejected request's reply names it). */
 export function requestId(header: unknown): number | null {
   if (!isPlainObject(header)) return null;
@@ -184,14 +199,13 @@ export function parseRequest(header: unknown, data: Uint8Array): Request {
   }
   if (!shape.data && data.length > 0) throw new RegionError('PROTOCOL', `${op} carries no data, got ${data.length} bytes`);
   const request: Record<string, unknown> = { id, op };
-  for (const [field, spec] of Object.entries(shape.fields)) {
-    const optional = spec.endsWith('?');
+  for (const { field, kind, optional } of FIELD_SPECS.get(op) ?? []) {
     const value = header[field];
     if (value === undefined) {
       if (optional) continue;
       throw new RegionError('PROTOCOL', `${op}: missing field ${field}`);
     }
-    request[field] = check(spec.replace('?', '') as Kind, value, `${op}.${field}`);
+    request[field] = check(kind, value, `${op}.${field}`);
   }
   if (shape.data) {
     if (data.length > DATA_CHUNK_BYTES) throw new RegionError('INVALID', `${op}: ${data.length} bytes of data exceed the limit of ${DATA_CHUNK_BYTES}`);
@@ -202,14 +216,19 @@ export function parseRequest(header: unknown, data: Uint8Array): Request {
 
 // ---- frames --------------------------------------------------------------------------------
 
+const NO_DATA = new Uint8Array(0);
+/** Fatal: a header that is not UTF-8 is refused, not repaired. One for every frame (decode keeps no state between calls). */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /** One frame: length, header length, header JSON, data. */
-export function encodeFrame(header: unknown, data: Uint8Array = new Uint8Array(0)): Buffer {
-  const json = Buffer.from(JSON.stringify(header), 'utf8');
-  const frame = Buffer.allocUnsafe(2 * LENGTH_BYTES + json.length + data.length);
-  frame.writeUInt32LE(LENGTH_BYTES + json.length + data.length, 0);
-  frame.writeUInt32LE(json.length, LENGTH_BYTES);
-  json.copy(frame, 2 * LENGTH_BYTES);
-  frame.set(data, 2 * LENGTH_BYTES + json.length);
+export function encodeFrame(header: unknown, data: Uint8Array = NO_DATA): Buffer {
+  const json = JSON.stringify(header);
+  const jsonBytes = Buffer.byteLength(json, 'utf8');
+  const frame = Buffer.allocUnsafe(2 * LENGTH_BYTES + jsonBytes + data.length);
+  frame.writeUInt32LE(LENGTH_BYTES + jsonBytes + data.length, 0);
+  frame.writeUInt32LE(jsonBytes, LENGTH_BYTES);
+  frame.write(json, 2 * LENGTH_BYTES, 'utf8');
+  if (data.length > 0) frame.set(data, 2 * LENGTH_BYTES + jsonBytes);
   return frame;
 }
 
@@ -222,7 +241,7 @@ export function decodePayload(payload: Uint8Array, headerBytesMax = REQUEST_HEAD
   if (headerBytes > headerBytesMax) throw new RegionError('PROTOCOL', `a header of ${headerBytes} bytes exceeds the limit of ${headerBytesMax}`);
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload.subarray(LENGTH_BYTES, LENGTH_BYTES + headerBytes)));
+    header = JSON.parse(UTF8.decode(payload.subarray(LENGTH_BYTES, LENGTH_BYTES + headerBytes)));
   } catch (error) {
     throw new RegionError('PROTOCOL', `the header is not UTF-8 JSON: ${(error as Error).message}`);
   }
