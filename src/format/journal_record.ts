@@ -78,10 +78,26 @@ function pad8(n: number): number {
   return Math.ceil(n / 8) * 8;
 }
 
-/** Header + body, to be written at half + RECORD_HEADER_OFFSET. */
-export function encodeRecord(record: JournalRecord): Uint8Array {
+/** A buffer a caller keeps for its records: encodeRecord grows it as needed and reuses it. */
+export interface RecordScratch {
+  bytes: Uint8Array;
+}
+
+/**
+ * Header + body, to be written at half + RECORD_HEADER_OFFSET: a new buffer, or a view of
+ * `scratch` valid until its next use (the journal's, written to PM before it returns).
+ */
+export function encodeRecord(record: JournalRecord, scratch?: RecordScratch): Uint8Array {
   const bodyBytes = recordBodyBytes(record.words.length, record.ranges);
-  const bytes = new Uint8Array(RECORD_HEADER_BYTES + bodyBytes);
+  const length = RECORD_HEADER_BYTES + bodyBytes;
+  let bytes: Uint8Array;
+  if (scratch === undefined) {
+    bytes = new Uint8Array(length);
+  } else {
+    if (scratch.bytes.length < length) scratch.bytes = new Uint8Array(2 ** Math.ceil(Math.log2(length)));
+    bytes = scratch.bytes.subarray(0, length);
+    bytes.fill(0); // padding and reserved fields are zero, as in a new buffer
+  }
   const view = dataView(bytes);
   view.setUint32(0, MAGIC, true);
   view.setUint16(4, RECORD_VERSION, true);

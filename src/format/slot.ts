@@ -65,9 +65,16 @@ export interface Slot {
 const UTF8 = new TextEncoder();
 const CRC_FIELD_ZERO = new Uint8Array(4);
 
-/** Encodes a slot stored at pool byte offset `position` (the root entry's check code depends on it). */
-export function encodeSlot(slot: Slot, position: number): Uint8Array {
-  const bytes = new Uint8Array(SLOT_BYTES);
+/**
+ * Encodes a slot stored at pool byte offset `position` (the root entry's check code depends on
+ * it), into `target` if given (SLOT_BYTES, overwritten whole: a caller's scratch buffer).
+ */
+export function encodeSlot(slot: Slot, position: number, target?: Uint8Array): Uint8Array {
+  const bytes = target ?? new Uint8Array(SLOT_BYTES);
+  if (target !== undefined) {
+    if (target.length !== SLOT_BYTES) throw new RangeError(`a slot takes ${SLOT_BYTES} bytes, not ${target.length}`);
+    target.fill(0);
+  }
   const view = dataView(bytes);
   // The name is encoded straight into its field (no temporary); one that does not fit is refused.
   const name = UTF8.encodeInto(slot.name, bytes.subarray(NAME_OFFSET, NAME_OFFSET + NAME_BYTES_MAX));

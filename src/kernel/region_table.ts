@@ -26,6 +26,8 @@ export class RegionTable {
   private nextUnused = 0;
   private leaves = new Map<number, number>(); // leaf index -> slot block
   private slotBlocks = 0;
+  /** Where each pmsync encodes its slot (a new 512-byte buffer per pmsync cost more than the rest of it). */
+  private readonly scratch = new Uint8Array(SLOT_BYTES);
 
   constructor(
     private readonly device: PmDevice,
@@ -177,7 +179,7 @@ export class RegionTable {
   stageSlotHead(tx: Transaction, index: number, slot: Slot): void {
     const position = this.position(index);
     slot.journalSequence = tx.sequence;
-    tx.setRange(position, encodeSlot(slot, position).subarray(0, 64));
+    tx.setRange(position, encodeSlot(slot, position, this.scratch).subarray(0, 64)); // setRange copies it
   }
 }
 

@@ -99,12 +99,20 @@ export function applyInPlace(
  * The native call's arguments (native/commit.c): `numbers` (counts, offsets, sequence, then
  * per copy its destination, source buffer and offset, the flushes, words and ranges) and the
  * source buffers, each once: the pages of a working copy share one or a few buffers, so the
- * call reads a handful of typed arrays, never one per page.
+ * call reads a handful of typed arrays, never one per page. With `scratch`, `numbers` is a
+ * view of the caller's buffer (grown as needed), valid until its next use.
  */
-export function encodeNumbers(plan: CommitPlan): { numbers: Float64Array; buffers: Uint8Array[] } {
+export function encodeNumbers(
+  plan: CommitPlan,
+  scratch?: { numbers: Float64Array },
+): { numbers: Float64Array; buffers: Uint8Array[] } {
   const { copyTo, sources, flushes, wordOffsets, rangeOffsets } = plan;
   const backing: ArrayBufferLike[] = [];
-  const numbers = new Float64Array(8 + 3 * copyTo.length + flushes.length + wordOffsets.length + rangeOffsets.length);
+  const length = 8 + 3 * copyTo.length + flushes.length + wordOffsets.length + rangeOffsets.length;
+  if (scratch !== undefined && scratch.numbers.length < length) {
+    scratch.numbers = new Float64Array(2 ** Math.ceil(Math.log2(length)));
+  }
+  const numbers = scratch === undefined ? new Float64Array(length) : scratch.numbers.subarray(0, length);
   let at = 8;
   for (let i = 0; i < copyTo.length; i++) {
     const source = sources[i] as Uint8Array;
@@ -119,8 +127,14 @@ export function encodeNumbers(plan: CommitPlan): { numbers: Float64Array; buffer
     numbers.set(list, at);
     at += list.length;
   }
-  const counts = [copyTo.length, flushes.length / 2, wordOffsets.length, rangeOffsets.length, backing.length];
-  numbers.set([...counts, plan.recordOffset, plan.commitOffset, plan.sequence]);
+  numbers[0] = copyTo.length;
+  numbers[1] = flushes.length / 2;
+  numbers[2] = wordOffsets.length;
+  numbers[3] = rangeOffsets.length;
+  numbers[4] = backing.length;
+  numbers[5] = plan.recordOffset;
+  numbers[6] = plan.commitOffset;
+  numbers[7] = plan.sequence;
   return { numbers, buffers: backing.map((buffer) => new Uint8Array(buffer)) };
 }
 

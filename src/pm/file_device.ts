@@ -74,6 +74,8 @@ export class FileDevice implements PmDevice {
   #persistence: Persistence;
   #mapped: Mapped | undefined;
   #pending: PageRange[] = [];
+  /** The commit call's numbers, reused (encodeNumbers grows it). */
+  #plan = { numbers: new Float64Array(256) };
 
   /**
    * Creates a new pool file of sizeBytes (zeros, mode 0600, every block reserved: NO_SPACE if
@@ -341,7 +343,7 @@ export class FileDevice implements PmDevice {
   commit(plan: CommitPlan): void {
     if (this.#persistence !== 'pmem') return executeCommit(this, plan);
     const mapped = this.#writable('commit');
-    const { numbers, buffers } = encodeNumbers(plan);
+    const { numbers, buffers } = encodeNumbers(plan, this.#plan); // the call reads it before it returns
     const lines = addon.commit(mapped.handle, numbers, buffers, plan.record, plan.wordValues, plan.rangeBytes);
     this.counters.linesFlushed += lines;
     this.counters.fences += 2;
