@@ -16,6 +16,8 @@ export const FIXED_NOW = 1_700_000_000_000;
 export interface CrashScenario {
   name: string;
   poolBytes: number;
+  /** The device's bytes before format (default zeros): a reused pool file holds an old pool's. */
+  formatOver?: () => Uint8Array;
   setup(kernel: RegionManager): void;
   /** One or more durable operations; a crash during step j must leave the state after j-1 or j. */
   steps: ((kernel: RegionManager) => void)[];
@@ -98,7 +100,8 @@ export function runScenario(scenario: CrashScenario, options: CrashOptions): Sce
 
 /** The image a scenario's operation starts from: setup done and durable. */
 function prepare(scenario: CrashScenario): Uint8Array {
-  const device = new SimDevice({ sizeBytes: scenario.poolBytes });
+  const before = scenario.formatOver?.();
+  const device = before ? SimDevice.fromImage(before) : new SimDevice({ sizeBytes: scenario.poolBytes });
   RegionManager.format(device, FIXED_NOW);
   const kernel = RegionManager.mount(device, scenario.name);
   scenario.setup(kernel);

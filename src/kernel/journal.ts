@@ -20,6 +20,7 @@ import {
   decodeRecordHeader,
   encodeRecord,
   type JournalRecord,
+  RECORD_BODY_OFFSET,
   type RecordScratch,
   type WordEntry,
   RECORD_HEADER_BYTES,
@@ -162,6 +163,27 @@ export class Journal {
     applyInPlace(this.device, offsets, values, record.ranges.map((r) => r.offset), record.ranges.map((r) => r.bytes));
     this.device.fence();
     this.sequence = Math.max(this.sequence, record.sequence);
+  }
+
+  /**
+   * Makes both halves of a journal area read as empty: at format, and before the journal moves
+   * (pool growth). A half is trusted only through its first two lines: the commit word (line
+   * 0) and the record header (line 1). The body is read only as far as a header with the magic
+   * and a length that fits says, and believed only if the checksum over header and body holds
+   * (readHalf, decodeRecord; fsck's one-bit search runs only where a commit word claims a
+   * record). So zeroing those two lines of each half is enough, whatever the rest of the area
+   * held: zeros, garbage, or a reused pool's old records, which after a half's first reuse
+   * the bytes past a shorter record are anyway. Nothing else is written, so format costs the
+   * same whatever the pool's size. Flushed, not fenced: the caller fences before the
+   * superblock that names the area.
+   */
+  static clearHalves(device: PmDevice, start: number, blocks: number): void {
+    const halfBytes = (blocks / 2) * BLOCK_BYTES;
+    for (const half of [0, 1]) {
+      const offset = start * BLOCK_BYTES + half * halfBytes;
+      device.fill(offset, RECORD_BODY_OFFSET, 0);
+      device.flush(offset, RECORD_BODY_OFFSET);
+    }
   }
 
   /** Move to a new area (pool growth); the caller has fenced every earlier apply. */

@@ -6,6 +6,7 @@
 import { BLOCK_BYTES, journalBlocksFor, MAX_POOL_BLOCKS, SOCKET_MODE_DEFAULT } from '../constants.js';
 import { RegionError } from '../errors.js';
 import type { PoolAccess, Superblock } from '../format/superblock.js';
+import { Journal } from './journal.js';
 import { KernelState } from './kernel_state.js';
 import { writeSuperblocks } from './superblock_store.js';
 
@@ -51,17 +52,13 @@ export abstract class PoolUpdates extends KernelState {
     const relocate = journalBlocks > 0;
     const oldBlocks = this.sb.poolBlocks;
     if (relocate) {
-      // The new space was never part of the pool, so it holds no old record; clearing the two
-      // commit words is enough to make sure no half starts out looking committed.
-      const start = oldBlocks * BLOCK_BYTES;
-      const halfBytes = (journalBlocks / 2) * BLOCK_BYTES;
-      for (const half of [start, start + halfBytes]) {
-        this.device.fill(half, 8, 0);
-        this.device.flush(half, 8);
-      }
+      // As at format: each half's commit and header lines, whatever the new space held before.
+      Journal.clearHalves(this.device, oldBlocks, journalBlocks);
       Object.assign(next, { journalStart: oldBlocks, journalBlocks });
+      // The new journal reads empty, and the last commit's in-place applies are durable, before
+      // the superblock switches journals.
+      this.device.fence();
     }
-    if (relocate) this.device.fence(); // the last commit's in-place applies are durable before the old journal goes
     writeSuperblocks(this.device, next); // commit point: copy 0 durable
     const old = this.sb;
     this.sb = next;

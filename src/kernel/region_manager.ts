@@ -19,6 +19,7 @@ import type { PmDevice } from '../pm/device.js';
 import { assert } from '../util/assert.js';
 import { checkMounted } from './check.js';
 import { InvariantViolation } from './invariants.js';
+import { Journal } from './journal.js';
 import { checkRegionSize } from './names.js';
 import type { KernelOptions, RegionRef } from './kernel_state.js';
 import { PoolUpdates } from './pool_updates.js';
@@ -55,9 +56,10 @@ export class RegionManager extends PoolUpdates {
       throw new RegionError('INVALID', `a pool of ${device.sizeBytes} bytes is too small for its journal of ${journalBlocks} blocks`);
     }
     device.write(TABLE_ROOT_BLOCK * BLOCK_BYTES, holeBlock(TABLE_ROOT_BLOCK)); // holes carry check codes too
-    device.fill(JOURNAL_START_BLOCK_INITIAL * BLOCK_BYTES, journalBlocks * BLOCK_BYTES, 0);
-    device.flush(TABLE_ROOT_BLOCK * BLOCK_BYTES, (1 + journalBlocks) * BLOCK_BYTES);
-    device.fence();
+    device.flush(TABLE_ROOT_BLOCK * BLOCK_BYTES, BLOCK_BYTES);
+    // Two lines per half, not the whole journal: the rest is never trusted (Journal.clearHalves).
+    Journal.clearHalves(device, JOURNAL_START_BLOCK_INITIAL, journalBlocks);
+    device.fence(); // the table root and the empty journal are durable before a superblock names them
     writeSuperblocks(device, {
       version: FORMAT_VERSION,
       blockBytes: BLOCK_BYTES,
