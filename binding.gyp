@@ -31,6 +31,7 @@
         "native/shootdown.c",
         "native/sigsafe.c",
         "native/socket.c",
+        "native/serving.c",
         "native/track.c",
         "native/track_napi.c",
         "native/uffd.c",

@@ -1,6 +1,6 @@
 // Unix-socket entry points (socket.c): blocking client I/O for the synchronous regiond
-// client, the server's listening socket, descriptor passing; and the peer's credentials
-// and process handle (peer.c). Registered in addon.c.
+// client, the server's listening socket; regiond's descriptor passing and readiness look
+// (serving.c); and the peer's credentials and process handle (peer.c). Registered in addon.c.
 
 #ifndef REGIONS_SOCKET_H
 #define REGIONS_SOCKET_H
@@ -16,6 +16,8 @@ napi_value socket_listen(napi_env env, napi_callback_info info);
 napi_value socket_send(napi_env env, napi_callback_info info);
 napi_value socket_receive(napi_env env, napi_callback_info info);
 napi_value socket_close(napi_env env, napi_callback_info info);
+
+// ---- serving.c
 napi_value socket_send_some(napi_env env, napi_callback_info info);
 napi_value sockets_readable(napi_env env, napi_callback_info info);
 
