@@ -1,4 +1,4 @@
-// The addon's Unix-socket calls (native/socket.c, native/peer.c), part of NativeAddon
+// The addon's Unix-socket calls (native/socket.c, serving.c, peer.c), part of NativeAddon
 // (addon.ts, the one module that loads the addon).
 
 export interface SocketAddon {
