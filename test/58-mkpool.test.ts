@@ -2,7 +2,8 @@
 // with a message saying so, and nothing is left behind; a mkpool that fails on the way (the
 // file system is too small) leaves nothing either, so the next try is not "already exists";
 // 'pmem' on an ordinary file system (not DAX) warns that flushes do not make it durable; and
-// info says the persistence is chosen at each open, since the pool does not record it.
+// info says the persistence is chosen at each open, since the pool does not record it. A
+// creator killed on the way leaves a temporary file, which the next mkpool of that pool removes.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -39,6 +40,24 @@ test('mkpool --size 1PiB: too large for this machine, and nothing is left behind
     assert.equal(run.status, 1, `attempt ${attempt}: ${run.stderr}`);
     assert.match(run.stderr, /^regions: pool size 1 PiB is too large for this machine: /);
     assert.deepEqual(fs.readdirSync(diskDir), [], 'no pool file, no temporary file');
+  }
+});
+
+test('mkpool removes the temporary file of a creator that died, and nothing else', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'regions-leftover-'));
+  try {
+    // pid_max is at most 4194304 (2^22), so no process has this pid.
+    const dead = '.left.pool.4194305-0123456789ab.new';
+    const live = `.left.pool.${process.pid}-0123456789ab.new`; // a creation under way, as far as mkpool can tell
+    const others = ['.left.pool.4194305-xyz.new', '.other.pool.4194305-0123456789ab.new'];
+    others.push('left.pool.4194305-0123456789ab.new');
+    for (const name of [dead, live, ...others]) fs.writeFileSync(path.join(dir, name), 'half-made');
+    const run = regions(['-p', path.join(dir, 'left.pool'), 'mkpool', '--size', '4MiB']);
+    assert.equal(run.status, 0, run.stderr);
+    const expected = [live, ...others, 'left.pool'].sort();
+    assert.deepEqual(fs.readdirSync(dir).sort(), expected, 'only the dead creator\'s file went');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -1,7 +1,9 @@
 // How a pool file comes to exist: formatted whole under a temporary name beside it, then
 // linked to its name in one step. Whoever finds the name finds a complete pool; two processes
 // creating one pool at once cannot both succeed nor see each other's half-made file; a
-// failure on the way leaves nothing under the name (and removes the temporary file).
+// failure on the way leaves nothing under the name (and removes the temporary file). A
+// creator killed on the way leaves its temporary file (as large as the pool, its blocks
+// reserved): the next creation of that pool removes it, once its process is gone.
 
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -28,6 +30,7 @@ export function formatPoolFile(poolPath: string, creation: PoolCreation): boolea
   const directory = path.dirname(poolPath);
   const unique = `${process.pid}-${randomBytes(6).toString('hex')}`;
   const temporary = path.join(directory, `.${path.basename(poolPath)}.${unique}.new`);
+  removeDeadTemporaries(directory, path.basename(poolPath));
   try {
     // The format uses msync, durable on every file system (DAX and tmpfs included) before the
     // link; the persistence asked for applies from the open by the pool's name (and its notices
@@ -75,6 +78,43 @@ function virtualAddressBits(): number {
     return match ? Number(match[1]) : 48;
   } catch {
     return 48;
+  }
+}
+
+/**
+ * Removes the temporary files of this pool's name (exactly `.NAME.PID-12HEX.new`, the form
+ * above) whose creating process no longer exists. One whose pid is alive is left alone: it may
+ * be a creation under way (or the pid was reused: the file waits for a later creation). A file
+ * that cannot be removed (another user's, in a sticky directory) is left too.
+ */
+function removeDeadTemporaries(directory: string, name: string): void {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(directory);
+  } catch {
+    return; // the creation itself will say what is wrong with the directory
+  }
+  const prefix = `.${name}.`;
+  for (const entry of entries) {
+    if (!entry.startsWith(prefix)) continue;
+    const match = /^(\d+)-[0-9a-f]{12}\.new$/.exec(entry.slice(prefix.length));
+    if (match === null || processAlive(Number(match[1]))) continue;
+    try {
+      fs.unlinkSync(path.join(directory, entry));
+    } catch {
+      // not ours to remove, or gone already
+    }
+  }
+}
+
+/** kill(pid, 0): ESRCH means no such process; EPERM means one exists (another user's). */
+function processAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return true; // no process's pid: not a file we wrote, leave it
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
 
