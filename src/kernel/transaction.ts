@@ -17,7 +17,10 @@ import type { Allocator } from './allocator.js';
 export class Transaction {
   readonly words = new Map<number, WordEntry>();
   readonly ranges: RangeEntry[] = [];
-  /** Fresh metadata blocks: a store into one goes straight to PM (see setWord). */
+  /**
+   * Fresh metadata (table and slot) blocks, stored now, in the order they were allocated: a
+   * store into one goes straight to PM (see setWord), and the commit writes them back.
+   */
   private readonly fresh = new Set<number>();
   /**
    * Fresh data blocks' pool offsets and the page bytes each receives at commit (commit_plan.ts).
@@ -25,7 +28,6 @@ export class Transaction {
    */
   readonly copyTo: number[] = [];
   readonly sources: Uint8Array[] = [];
-  private readonly metadata: number[] = []; // fresh table and slot blocks, stored now
   readonly released: number[] = [];
   private open = true;
 
@@ -50,7 +52,6 @@ export class Transaction {
     assert(this.open, 'transaction: open');
     const block = this.allocator.allocate();
     this.fresh.add(block);
-    this.metadata.push(block);
     this.device.write(block * BLOCK_BYTES, layout === 'table' ? holeBlock(block) : emptySlotBlock(block));
     return block;
   }
@@ -105,7 +106,7 @@ export class Transaction {
 
   /** (offset, length) of every fresh metadata block: the commit writes them back before the record. */
   freshMetadata(): number[] {
-    return this.metadata.flatMap((block) => [block * BLOCK_BYTES, BLOCK_BYTES]);
+    return [...this.fresh].flatMap((block) => [block * BLOCK_BYTES, BLOCK_BYTES]);
   }
 
   /** Called by the journal after the commit point: frees the released blocks. */
