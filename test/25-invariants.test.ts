@@ -90,7 +90,7 @@ function newestHalf(pool: Pool): { offset: number; sequence: number; target: num
   const committed = journal.halves().filter((h) => h.record && h.commitWord === h.record.sequence);
   const newest = committed.sort((x, y) => y.commitWord - x.commitWord)[0];
   assert.ok(newest?.record);
-  const target = newest.record.words[0]?.offset ?? (newest.record.ranges[0]?.offset as number);
+  const target = newest.record.words.offsets[0] ?? (newest.record.ranges[0]?.offset as number);
   return { offset: newest.offset, sequence: newest.record.sequence, target };
 }
 

@@ -61,7 +61,13 @@ function bytes(prng: SimPrng, length: number): Uint8Array {
 function randomPlan(prng: SimPrng, areas: ((offset: number, b: Uint8Array) => void)[]): CommitPlan {
   const blocks = Array.from({ length: AREA_BLOCKS - 2 }, (_, i) => i + 2).sort(() => prng.nextBelow(3) - 1);
   const copies = prng.nextBelow(6);
-  const copyTo = blocks.slice(0, copies).map((b) => b * BLOCK_BYTES);
+  // Pages come from two buffers, at any byte offset (a working copy's are page-aligned).
+  const buffers = [bytes(prng, (copies + 1) * BLOCK_BYTES), bytes(prng, 2 * BLOCK_BYTES)];
+  const copyTriples = blocks.slice(0, copies).flatMap((b) => {
+    const buffer = prng.nextBelow(2);
+    const from = prng.nextBelow((buffers[buffer] as Uint8Array).length - BLOCK_BYTES + 1);
+    return [b * BLOCK_BYTES, buffer, from];
+  });
   const flushes: number[] = [];
   for (let i = prng.nextBelow(3); i > 0; i--) {
     const offset = (blocks[copies + i] as number) * BLOCK_BYTES + prng.nextBelow(BLOCK_BYTES / 2);
@@ -75,8 +81,8 @@ function randomPlan(prng: SimPrng, areas: ((offset: number, b: Uint8Array) => vo
   const rangeCount = prng.nextBelow(3);
   const rangeOffsets = Array.from({ length: rangeCount }, () => BLOCK_BYTES * 60 + prng.nextBelow(BLOCK_BYTES * 3));
   return {
-    copyTo,
-    sources: copyTo.map(() => bytes(prng, BLOCK_BYTES)),
+    copies: copyTriples,
+    buffers,
     flushes,
     recordOffset: BLOCK_BYTES + 64,
     record: bytes(prng, 64 + prng.nextBelow(2000)),
@@ -125,7 +131,7 @@ test('a plan outside the mapping is refused with nothing written', () => {
     const [buffer] = addon.buffers(handle, size);
     const area = new Uint8Array(buffer as ArrayBuffer);
     const plan: CommitPlan = {
-      copyTo: [BLOCK_BYTES * 2], sources: [new Uint8Array(BLOCK_BYTES).fill(7)], flushes: [],
+      copies: [BLOCK_BYTES * 2, 0, 0], buffers: [new Uint8Array(BLOCK_BYTES).fill(7)], flushes: [],
       recordOffset: BLOCK_BYTES + 64, record: new Uint8Array(100).fill(9), commitOffset: BLOCK_BYTES, sequence: 5,
       wordOffsets: [size], wordValues: new Uint32Array(2), rangeOffsets: [], rangeBytes: [],
     };

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { BLOCK_BYTES, journalBlocksFor, JOURNAL_START_BLOCK_INITIAL, MAX_POOL_BLOCKS } from '../src/constants.js';
 import { FIXED_NOW, logicalState } from '../src/crashtest/harness.js';
 import { METADATA_SCENARIOS, pattern, PMSYNC_SCENARIOS } from '../src/crashtest/scenarios.js';
-import { encodeRecord, RECORD_BODY_OFFSET, RECORD_KIND } from '../src/format/journal_record.js';
+import { encodeRecord, noWords, RECORD_BODY_OFFSET, RECORD_KIND } from '../src/format/journal_record.js';
 import { writeU64 } from '../src/format/le.js';
 import { inspectPool } from '../src/kernel/check.js';
 import { type HalfState, Journal } from '../src/kernel/journal.js';
@@ -155,7 +155,8 @@ test('the journal moves at growth into space holding committed-looking records: 
   const halfBytes = (journalBlocksFor((2 * grown) / BLOCK_BYTES) / 2) * BLOCK_BYTES;
   for (const sequence of [1000, 1001]) {
     const at = start + (sequence % 2) * halfBytes;
-    const record = { kind: RECORD_KIND.pmsync, sequence, slot: 0, generation: 1, epoch: 1, words: [], ranges: [] };
+    const words = noWords();
+    const record = { kind: RECORD_KIND.pmsync, sequence, slot: 0, generation: 1, epoch: 1, words, ranges: [] };
     bytes.set(encodeRecord(record), at + 64);
     writeU64(new DataView(bytes.buffer), at, sequence);
   }

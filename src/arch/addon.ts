@@ -138,7 +138,7 @@ export interface NativeAddon extends SocketAddon {
   commit(
     handle: MapHandle,
     numbers: Float64Array,
-    buffers: Uint8Array[],
+    buffers: readonly Uint8Array[],
     record: Uint8Array,
     words: Uint32Array,
     ranges: Uint8Array[],

@@ -40,9 +40,12 @@ export function entryCheck(block: number, position: number): number {
 
 /** The two u32 halves (lo, hi) of the encoded entry. */
 export function encodeEntry(block: number, position: number): [number, number] {
-  const lo = block >>> 0;
-  const hi = Math.floor(block / 0x1_0000_0000);
-  return [lo, (hi | (entryCheck(block, position) << HIGH_BLOCK_BITS)) >>> 0];
+  return [block >>> 0, entryHigh(block, position)];
+}
+
+/** The high u32 of the encoded entry (the low one is `block >>> 0`): no pair to allocate. */
+export function entryHigh(block: number, position: number): number {
+  return (Math.floor(block / 0x1_0000_0000) | (entryCheck(block, position) << HIGH_BLOCK_BITS)) >>> 0;
 }
 
 export const ENTRY_CORRUPT = -1;

@@ -47,11 +47,13 @@ export const RECORD_KIND = {
 } as const;
 export type RecordKind = (typeof RECORD_KIND)[keyof typeof RECORD_KIND];
 
-/** A word entry stores two u32 halves so values up to 2^64 survive without BigInt. */
-export interface WordEntry {
-  offset: number;
-  lo: number;
-  hi: number;
+/**
+ * Word entries as data: entry i stores (values[2i], values[2i+1]), two u32 halves so values
+ * up to 2^64 survive without BigInt, at pool offset offsets[i]. A pmsync has one per page.
+ */
+export interface WordList {
+  offsets: Float64Array;
+  values: Uint32Array;
 }
 export interface RangeEntry {
   offset: number;
@@ -64,8 +66,13 @@ export interface JournalRecord {
   slot: number;
   generation: number;
   epoch: number;
-  words: WordEntry[];
+  words: WordList;
   ranges: RangeEntry[];
+}
+
+/** No word entries. */
+export function noWords(): WordList {
+  return { offsets: new Float64Array(0), values: new Uint32Array(0) };
 }
 
 export function recordBodyBytes(words: number, ranges: readonly RangeEntry[]): number {
@@ -88,7 +95,8 @@ export interface RecordScratch {
  * `scratch` valid until its next use (the journal's, written to PM before it returns).
  */
 export function encodeRecord(record: JournalRecord, scratch?: RecordScratch): Uint8Array {
-  const bodyBytes = recordBodyBytes(record.words.length, record.ranges);
+  const { offsets, values } = record.words;
+  const bodyBytes = recordBodyBytes(offsets.length, record.ranges);
   const length = RECORD_HEADER_BYTES + bodyBytes;
   let bytes: Uint8Array;
   if (scratch === undefined) {
@@ -103,17 +111,17 @@ export function encodeRecord(record: JournalRecord, scratch?: RecordScratch): Ui
   view.setUint16(4, RECORD_VERSION, true);
   view.setUint16(6, record.kind, true);
   writeU64(view, 8, record.sequence);
-  view.setUint32(16, record.words.length, true);
+  view.setUint32(16, offsets.length, true);
   view.setUint32(20, record.ranges.length, true);
   view.setUint32(24, bodyBytes, true);
   view.setUint32(28, record.slot, true);
   view.setUint32(32, record.generation, true);
   writeU64(view, 40, record.epoch);
   let at = RECORD_HEADER_BYTES;
-  for (const word of record.words) {
-    writeU64(view, at, word.offset);
-    view.setUint32(at + 8, word.lo, true);
-    view.setUint32(at + 12, word.hi, true);
+  for (let i = 0; i < offsets.length; i++) {
+    writeU64(view, at, offsets[i] as number);
+    view.setUint32(at + 8, values[2 * i] as number, true);
+    view.setUint32(at + 12, values[2 * i + 1] as number, true);
     at += 16;
   }
   for (const range of record.ranges) {
@@ -161,10 +169,13 @@ export function decodeRecord(bytes: Uint8Array): JournalRecord | null {
   const actual = crc32c(whole);
   view.setUint32(CRC_OFFSET, stored, true);
   if (stored !== actual) return null;
-  const words: WordEntry[] = [];
+  const count = header.wordCount;
+  const words: WordList = { offsets: new Float64Array(count), values: new Uint32Array(2 * count) };
   let at = RECORD_HEADER_BYTES;
   for (let i = 0; i < header.wordCount; i++, at += 16) {
-    words.push({ offset: readU64(view, at), lo: view.getUint32(at + 8, true), hi: view.getUint32(at + 12, true) });
+    words.offsets[i] = readU64(view, at);
+    words.values[2 * i] = view.getUint32(at + 8, true);
+    words.values[2 * i + 1] = view.getUint32(at + 12, true);
   }
   const ranges: RangeEntry[] = [];
   for (let i = 0; i < header.rangeCount; i++) {

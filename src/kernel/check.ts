@@ -234,10 +234,12 @@ function quarantineRegions(device: PmDevice, scan: ScanResult, journal: Journal)
 }
 
 function isApplied(device: PmDevice, record: JournalRecord): boolean {
-  for (const word of record.words) {
-    if (word.offset + 8 > device.sizeBytes) return false;
-    const view = new DataView(device.read(word.offset, 8).buffer);
-    if (view.getUint32(0, true) !== word.lo || view.getUint32(4, true) !== word.hi) return false;
+  const { offsets, values } = record.words;
+  for (let i = 0; i < offsets.length; i++) {
+    const offset = offsets[i] as number;
+    if (offset < 0 || offset + 8 > device.sizeBytes) return false;
+    const view = new DataView(device.read(offset, 8).buffer);
+    if (view.getUint32(0, true) !== values[2 * i] || view.getUint32(4, true) !== values[2 * i + 1]) return false;
   }
   for (const range of record.ranges) {
     if (range.offset + range.bytes.length > device.sizeBytes) return false;

@@ -22,7 +22,6 @@ import {
   type JournalRecord,
   RECORD_BODY_OFFSET,
   type RecordScratch,
-  type WordEntry,
   RECORD_HEADER_BYTES,
   RECORD_HEADER_OFFSET,
 } from '../format/journal_record.js';
@@ -79,7 +78,7 @@ export class Journal {
   commit(tx: Transaction): number {
     const sequence = this.sequence + 1;
     assert(tx.sequence === sequence, 'journal: a transaction commits as the record it was staged as', tx.sequence);
-    const words = [...tx.words.values()];
+    const words = tx.words.list();
     const record = encodeRecord({
       kind: tx.kind,
       sequence,
@@ -91,26 +90,18 @@ export class Journal {
     }, this.scratch); // runCommit stores it before this returns
     assert(RECORD_HEADER_OFFSET + record.length <= this.halfBytes, 'journal: the record fits a half (record bytes)', record.length);
     const half = this.halfOffset(sequence);
-    const wordOffsets = new Array<number>(words.length);
-    const wordValues = new Uint32Array(2 * words.length);
-    for (let i = 0; i < words.length; i++) {
-      const word = words[i] as WordEntry;
-      wordOffsets[i] = word.offset;
-      wordValues[2 * i] = word.lo;
-      wordValues[2 * i + 1] = word.hi;
-    }
     // The device runs the plan (commit_plan.ts: fresh blocks and record durable, fence,
     // commit word, fence = the commit point, then the in-place applies).
     runCommit(this.device, {
-      copyTo: tx.copyTo,
-      sources: tx.sources,
+      copies: tx.copies.view(),
+      buffers: tx.buffers,
       flushes: tx.freshMetadata(),
       recordOffset: half + RECORD_HEADER_OFFSET,
       record,
       commitOffset: half,
       sequence,
-      wordOffsets,
-      wordValues,
+      wordOffsets: words.offsets,
+      wordValues: words.values,
       rangeOffsets: tx.ranges.map((range) => range.offset),
       rangeBytes: tx.ranges.map((range) => range.bytes),
     });
@@ -156,10 +147,9 @@ export class Journal {
 
   /** Re-applies the newest committed record and makes it durable; idempotent. */
   replay(record: JournalRecord, validate: (offset: number, length: number) => void): void {
-    for (const word of record.words) validate(word.offset, 8);
+    const { offsets, values } = record.words;
+    for (const offset of offsets) validate(offset, 8);
     for (const range of record.ranges) validate(range.offset, range.bytes.length);
-    const values = new Uint32Array(record.words.flatMap((word) => [word.lo, word.hi]));
-    const offsets = record.words.map((word) => word.offset);
     applyInPlace(this.device, offsets, values, record.ranges.map((r) => r.offset), record.ranges.map((r) => r.bytes));
     this.device.fence();
     this.sequence = Math.max(this.sequence, record.sequence);

@@ -3,7 +3,7 @@
 // no block, so regions are sparse. The root lives in the region's slot.
 
 import { BLOCK_BYTES, ENTRIES_PER_BLOCK, PAGE_BYTES, REGION_LEVELS_MAX } from '../constants.js';
-import { decodeEntry, encodeEntry, ENTRY_CORRUPT, isZeroWord } from '../format/entry.js';
+import { decodeEntry, ENTRY_CORRUPT, isZeroWord } from '../format/entry.js';
 import type { RegionError } from '../errors.js';
 import type { PmDevice } from '../pm/device.js';
 import { assert } from '../util/assert.js';
@@ -51,9 +51,9 @@ function corrupt(rule: Invariant, what: string, offset: number, detail: string):
 
 /** Reads the entry at pool offset `position`; validates its check code and bounds. */
 export function readEntryAt(device: PmDevice, position: number, poolBlocks: number, tx?: Transaction): number {
-  const staged = tx?.words.get(position); // a walk inside an update sees its staged words
-  const lo = staged ? staged.lo : device.readU32(position);
-  const hi = staged ? staged.hi : device.readU32(position + 4);
+  const staged = tx === undefined ? -1 : tx.words.find(position); // a walk inside an update sees its staged words
+  const lo = staged < 0 ? device.readU32(position) : (tx as Transaction).words.lo(staged);
+  const hi = staged < 0 ? device.readU32(position + 4) : (tx as Transaction).words.hi(staged);
   const block = decodeEntry(lo, hi, position);
   if (block === ENTRY_CORRUPT) {
     const detail = isZeroWord(lo, hi) ? 'all zero (a hole carries a check code too)' : 'check code mismatch';
@@ -107,7 +107,7 @@ export function setPage(
     if (next === 0) {
       if (block === 0) return 0;
       next = tx.allocateBlock('table');
-      tx.setWord(position, ...encodeEntry(next, position));
+      tx.setEntry(position, next);
     }
     table = next;
   }
@@ -118,7 +118,7 @@ export function setPage(
   }
   const position = table * BLOCK_BYTES + entryIndex(page, 1) * 8;
   const previous = readEntryAt(tx.device, position, poolBlocks, tx);
-  tx.setWord(position, ...encodeEntry(block, position));
+  tx.setEntry(position, block);
   return previous;
 }
 
@@ -179,7 +179,7 @@ export function deepen(tx: Transaction, tree: TreeRoot, levels: number): void {
   }
   while (tree.levels < levels) {
     const root = tx.allocateBlock('table');
-    tx.setWord(root * BLOCK_BYTES, ...encodeEntry(tree.root, root * BLOCK_BYTES));
+    tx.setEntry(root * BLOCK_BYTES, tree.root);
     tree.root = root;
     tree.levels++;
   }
@@ -270,7 +270,7 @@ function truncateBlock(
       continue;
     }
     releaseSubtree(tx, child, level - 1, poolBlocks);
-    tx.setWord(position, ...encodeEntry(0, position));
+    tx.setEntry(position, 0);
   }
 }
 
@@ -299,7 +299,7 @@ export function zeroTail(
   if (block === 0) return;
   const bytes = device.read(block * BLOCK_BYTES, BLOCK_BYTES);
   bytes.fill(0, within);
-  const copy = tx.allocateDataBlock(bytes);
+  const copy = tx.allocateDataBlock(tx.addBuffers([bytes]), 0);
   const old = setPage(tx, tree, page, copy, poolBlocks);
   assert(old === block, 'resize: tail page replaced in place');
   tx.release(old);

@@ -22,6 +22,7 @@ import { InvariantViolation } from './invariants.js';
 import { Journal } from './journal.js';
 import { checkRegionSize } from './names.js';
 import type { KernelOptions, RegionRef } from './kernel_state.js';
+import { isPageBatch, pageBatch, type PageBatch, type PageBytes } from './page_batch.js';
 import { PoolUpdates } from './pool_updates.js';
 import {
   countPages, deepen, emptyLeafCache, levelsFor, lookupPage, releaseTree, setPage, shrink, walkPages, walkTree, zeroTail,
@@ -295,32 +296,36 @@ export class RegionManager extends PoolUpdates {
   /**
    * The pmsync commit: every given page gets a new block holding its bytes; one journal record
    * switches them all at once, with the slot's new epoch. Pages must be distinct and inside
-   * the region.
+   * the region. A working copy passes a batch (no object per page); a list is for callers
+   * with a few pages in hand.
    */
-  commitPages(ref: RegionRef, pages: readonly { page: number; bytes: Uint8Array }[], now = Date.now()): CommitResult {
+  commitPages(ref: RegionRef, pages: PageBatch | readonly PageBytes[], now = Date.now()): CommitResult {
     this.usable();
+    const batch = isPageBatch(pages) ? pages : pageBatch(pages);
+    const count = batch.pages.length;
+    assert(batch.buffer.length === count && batch.offset.length === count, 'pmsync: a buffer and an offset per page');
     const slot = this.slot(ref);
-    if (pages.length === 0) return { epoch: slot.epoch, pages: 0 }; // nothing to make durable: no record, no fence
+    if (count === 0) return { epoch: slot.epoch, pages: 0 }; // nothing to make durable: no record, no fence
     const free = this.allocator.freeBlocks;
-    if (pages.length > free) {
-      throw new RegionError('NO_SPACE', `pmsync of region "${slot.name}": its ${pages.length} dirty pages need ${pages.length} `
+    if (count > free) {
+      throw new RegionError('NO_SPACE', `pmsync of region "${slot.name}": its ${count} dirty pages need ${count} `
         + `new blocks and the pool has ${free} free (of ${this.sb.poolBlocks}); grow the pool or remove regions; nothing was committed`);
     }
     const regionPages = pagesFor(slot.sizeBytes);
     const tree = { root: slot.root, levels: slot.levels };
     const tx = this.begin(RECORD_KIND.pmsync, ref.index, slot.generation, slot.epoch + 1);
-    let count = 0;
     let delta = 0;
     const next: Slot = { ...slot, epoch: slot.epoch + 1, modifiedAt: now };
     const leaves = emptyLeafCache(); // only setPage changes the tree in this update
     this.transact(tx, () => {
-      for (const { page, bytes } of pages) {
+      const first = tx.addBuffers(batch.buffers);
+      for (let i = 0; i < count; i++) {
+        const page = batch.pages[i] as number;
         assert(Number.isInteger(page) && page >= 0 && page < regionPages, 'pmsync: a page inside the region', page);
-        const block = tx.allocateDataBlock(bytes);
+        const block = tx.allocateDataBlock(first + (batch.buffer[i] as number), batch.offset[i] as number);
         const old = setPage(tx, tree, page, block, this.sb.poolBlocks, leaves);
         if (old !== 0) tx.release(old);
         else delta++;
-        count++;
       }
       next.root = tree.root;
       if (tree.root !== slot.root) this.table.stageSlot(tx, ref.index, next);

@@ -4,7 +4,6 @@
 // The DRAM side (slots by index, names) changes only after the update is durable.
 
 import { BLOCK_BYTES, ENTRIES_PER_BLOCK, MAX_SLOTS, SLOT_BYTES, SLOTS_PER_BLOCK, TABLE_LEVELS } from '../constants.js';
-import { encodeEntry } from '../format/entry.js';
 import { decodeSlot, encodeSlot, type Slot, SLOT_STATE } from '../format/slot.js';
 import { RegionError } from '../errors.js';
 import type { PmDevice } from '../pm/device.js';
@@ -147,7 +146,7 @@ export class RegionTable {
       let child = readEntryAt(this.device, position, this.poolBlocks, tx);
       if (child === 0) {
         child = tx.allocateBlock(level > 2 ? 'table' : 'slots');
-        tx.setWord(position, ...encodeEntry(child, position));
+        tx.setEntry(position, child);
       }
       table = child;
     }

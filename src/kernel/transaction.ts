@@ -7,15 +7,17 @@
 // `words` before PM.
 
 import { BLOCK_BYTES } from '../constants.js';
-import { holeBlock } from '../format/entry.js';
+import { entryHigh, holeBlock } from '../format/entry.js';
 import { emptySlotBlock } from '../format/slot.js';
 import type { PmDevice } from '../pm/device.js';
-import type { RangeEntry, RecordKind, WordEntry } from '../format/journal_record.js';
+import type { RangeEntry, RecordKind } from '../format/journal_record.js';
 import { assert } from '../util/assert.js';
+import { TypedList } from '../util/typed_list.js';
 import type { Allocator } from './allocator.js';
+import { StagedWords } from './staged_words.js';
 
 export class Transaction {
-  readonly words = new Map<number, WordEntry>();
+  readonly words = new StagedWords();
   readonly ranges: RangeEntry[] = [];
   /**
    * Fresh metadata (table and slot) blocks, stored now, in the order they were allocated: a
@@ -23,13 +25,18 @@ export class Transaction {
    */
   private readonly fresh = new Set<number>();
   /**
-   * Fresh data blocks' pool offsets and the page bytes each receives at commit (commit_plan.ts).
-   * Not in `fresh`: nothing stores into a data block before the commit copies it.
+   * Fresh data blocks and the page each receives at commit (commit_plan.ts): per block, its
+   * pool offset, the index of its source in `buffers` and the page's byte offset there. Not
+   * in `fresh`: nothing stores into a data block before the commit copies it.
    */
-  readonly copyTo: number[] = [];
-  readonly sources: Uint8Array[] = [];
+  readonly copies = new TypedList(Float64Array);
+  /** The buffers pages are copied from: a working copy's chunks, a few for any number of pages. */
+  readonly buffers: Uint8Array[] = [];
   readonly released: number[] = [];
   private open = true;
+  /** A fresh block's 8-byte store goes through here (setWord): no buffer per store. */
+  private readonly wordBytes = new Uint8Array(8);
+  private readonly word = new DataView(this.wordBytes.buffer);
 
   constructor(
     readonly kind: RecordKind,
@@ -56,16 +63,28 @@ export class Transaction {
     return block;
   }
 
-  /**
-   * A fresh block to be filled with `bytes` (one page of data) by the commit, which copies
-   * and writes it back with the rest (commit_plan.ts): `bytes` must not change until then.
-   */
-  allocateDataBlock(bytes: Uint8Array): number {
+  /** Adds the buffers later data blocks copy from; returns the index of the first in `buffers`. */
+  addBuffers(buffers: readonly Uint8Array[]): number {
     assert(this.open, 'transaction: open');
-    assert(bytes.length === BLOCK_BYTES, 'transaction: data block is one block');
+    const first = this.buffers.length;
+    this.buffers.push(...buffers);
+    return first;
+  }
+
+  /**
+   * A fresh block to be filled by the commit with the page at byte `offset` of
+   * `buffers[buffer]`, which it copies and writes back with the rest (commit_plan.ts): those
+   * bytes must not change until then.
+   */
+  allocateDataBlock(buffer: number, offset: number): number {
+    assert(this.open, 'transaction: open');
+    const source = this.buffers[buffer];
+    assert(source !== undefined && offset >= 0 && offset + BLOCK_BYTES <= source.length,
+      'transaction: a data block copies one whole page of a known buffer', offset);
     const block = this.allocator.allocate();
-    this.copyTo.push(block * BLOCK_BYTES);
-    this.sources.push(bytes);
+    this.copies.push(block * BLOCK_BYTES);
+    this.copies.push(buffer);
+    this.copies.push(offset);
     return block;
   }
 
@@ -74,14 +93,17 @@ export class Transaction {
     assert(this.open, 'transaction: open');
     assert(offset % 8 === 0, 'transaction: word entries are 8-aligned');
     if (this.fresh.has(Math.floor(offset / BLOCK_BYTES))) {
-      const bytes = new Uint8Array(8);
-      const view = new DataView(bytes.buffer);
-      view.setUint32(0, lo, true);
-      view.setUint32(4, hi, true);
-      this.device.write(offset, bytes);
+      this.word.setUint32(0, lo, true);
+      this.word.setUint32(4, hi, true);
+      this.device.write(offset, this.wordBytes);
       return;
     }
-    this.words.set(offset, { offset, lo, hi });
+    this.words.set(offset, lo, hi);
+  }
+
+  /** Stage the check-coded entry pointing at `block` (0: a hole) at pool offset `position`. */
+  setEntry(position: number, block: number): void {
+    this.setWord(position, block >>> 0, entryHigh(block, position));
   }
 
   /** Stage a byte range (slot rewrites); must not overlap staged words. */
@@ -101,7 +123,7 @@ export class Transaction {
   }
 
   get empty(): boolean {
-    return this.words.size === 0 && this.ranges.length === 0 && this.fresh.size === 0 && this.copyTo.length === 0;
+    return this.words.size === 0 && this.ranges.length === 0 && this.fresh.size === 0 && this.copies.length === 0;
   }
 
   /** (offset, length) of every fresh metadata block: the commit writes them back before the record. */
@@ -121,6 +143,7 @@ export class Transaction {
     if (!this.open) return;
     this.open = false;
     for (const block of this.fresh) this.allocator.release(block);
-    for (const offset of this.copyTo) this.allocator.release(offset / BLOCK_BYTES);
+    const copies = this.copies.view();
+    for (let i = 0; i < copies.length; i += 3) this.allocator.release((copies[i] as number) / BLOCK_BYTES);
   }
 }

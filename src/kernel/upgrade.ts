@@ -20,7 +20,7 @@ import {
   BLOCK_BYTES, ENTRIES_PER_BLOCK, FORMAT_VERSION, FORMAT_VERSION_ZERO_HOLES, SLOT_BYTES, SLOTS_PER_BLOCK, TABLE_LEVELS,
 } from '../constants.js';
 import type { RegionError } from '../errors.js';
-import { decodeEntry, encodeEntry, ENTRY_CORRUPT, isZeroWord } from '../format/entry.js';
+import { decodeEntry, ENTRY_CORRUPT, isZeroWord } from '../format/entry.js';
 import { NO_SLOT, RECORD_HEADER_BYTES, RECORD_KIND } from '../format/journal_record.js';
 import { decodeVersion1Slot, encodeSlot, SLOT_STATE } from '../format/slot.js';
 import type { Superblock } from '../format/superblock.js';
@@ -125,7 +125,7 @@ export function upgradeVersion1(device: PmDevice, sb: Superblock, journal: Journ
     store(tx);
   };
   for (const position of walk.zeroWords) {
-    stage(WORD_ENTRY_BYTES, (t) => t.setWord(position, ...encodeEntry(0, position)));
+    stage(WORD_ENTRY_BYTES, (t) => t.setEntry(position, 0));
   }
   for (const slot of walk.slots) stage(SLOT_ENTRY_BYTES, (t) => t.setRange(slot.position, slot.bytes));
   if (tx) journal.commit(tx);

@@ -18,9 +18,13 @@ import { CACHE_LINE_BYTES, type PmDevice } from './device.js';
 import { assert } from '../util/assert.js';
 
 export interface CommitPlan {
-  /** Pool offsets of the fresh data blocks, and the page each receives (same index). */
-  copyTo: number[];
-  sources: Uint8Array[];
+  /**
+   * The fresh data pages, three numbers each: the block's pool offset, the index of the
+   * page's buffer in `buffers`, and the page's byte offset in that buffer.
+   */
+  copies: ArrayLike<number>;
+  /** The buffers pages are copied from (a working copy's chunks: a few, never one per page). */
+  buffers: readonly Uint8Array[];
   /** Fresh metadata already stored: (offset, length) pairs to write back before the record. */
   flushes: number[];
   recordOffset: number;
@@ -29,7 +33,7 @@ export interface CommitPlan {
   commitOffset: number;
   sequence: number;
   /** In-place 8-byte entries: offsets, and (lo, hi) per entry. */
-  wordOffsets: number[];
+  wordOffsets: ArrayLike<number>;
   wordValues: Uint32Array;
   /** In-place byte ranges (slot rewrites). */
   rangeOffsets: number[];
@@ -44,9 +48,16 @@ export function runCommit(device: PmDevice, plan: CommitPlan): void {
 
 /** Steps 1-5 on any device, through its write, flush and fence. */
 export function executeCommit(device: PmDevice, plan: CommitPlan): void {
-  for (let i = 0; i < plan.copyTo.length; i++) {
-    const to = plan.copyTo[i] as number;
-    device.write(to, plan.sources[i] as Uint8Array);
+  const { copies } = plan;
+  assert(copies.length % 3 === 0, 'commit plan: three numbers per copy');
+  for (let i = 0; i < copies.length; i += 3) {
+    const to = copies[i] as number;
+    const from = copies[i + 2] as number;
+    const buffer = plan.buffers[copies[i + 1] as number];
+    const whole = buffer !== undefined && from + BLOCK_BYTES <= buffer.length;
+    assert(whole, 'commit plan: a copy reads a whole page of a buffer');
+    if (buffer === undefined) continue; // (the assertion threw)
+    device.write(to, buffer.subarray(from, from + BLOCK_BYTES));
     device.flush(to, BLOCK_BYTES);
   }
   const { flushes } = plan;
@@ -64,7 +75,7 @@ export function executeCommit(device: PmDevice, plan: CommitPlan): void {
 /** Step 5: in-place stores, then one write-back per distinct line (a run of lines is one call). */
 export function applyInPlace(
   device: PmDevice,
-  wordOffsets: number[],
+  wordOffsets: ArrayLike<number>,
   wordValues: Uint32Array,
   rangeOffsets: number[],
   rangeBytes: Uint8Array[],
@@ -97,50 +108,40 @@ export function applyInPlace(
 
 /**
  * The native call's arguments (native/commit.c): `numbers` (counts, offsets, sequence, then
- * per copy its destination, source buffer and offset, the flushes, words and ranges) and the
- * source buffers, each once: the pages of a working copy share one or a few buffers, so the
- * call reads a handful of typed arrays, never one per page. With `scratch`, `numbers` is a
- * view of the caller's buffer (grown as needed), valid until its next use.
+ * the copies' triples, the flushes, words and ranges) and the plan's buffers. With `scratch`,
+ * `numbers` is a view of the caller's buffer (grown as needed), valid until its next use.
  */
 export function encodeNumbers(
   plan: CommitPlan,
   scratch?: { numbers: Float64Array },
-): { numbers: Float64Array; buffers: Uint8Array[] } {
-  const { copyTo, sources, flushes, wordOffsets, rangeOffsets } = plan;
-  const backing: ArrayBufferLike[] = [];
-  const length = 8 + 3 * copyTo.length + flushes.length + wordOffsets.length + rangeOffsets.length;
+): { numbers: Float64Array; buffers: readonly Uint8Array[] } {
+  const { copies, flushes, wordOffsets, rangeOffsets } = plan;
+  assert(copies.length % 3 === 0, 'commit plan: three numbers per copy');
+  const length = 8 + copies.length + flushes.length + wordOffsets.length + rangeOffsets.length;
   if (scratch !== undefined && scratch.numbers.length < length) {
     scratch.numbers = new Float64Array(2 ** Math.ceil(Math.log2(length)));
   }
   const numbers = scratch === undefined ? new Float64Array(length) : scratch.numbers.subarray(0, length);
   let at = 8;
-  for (let i = 0; i < copyTo.length; i++) {
-    const source = sources[i] as Uint8Array;
-    assert(source.length === BLOCK_BYTES, 'commit plan: one page per copy');
-    let index = backing.indexOf(source.buffer);
-    if (index < 0) index = backing.push(source.buffer) - 1;
-    numbers[at++] = copyTo[i] as number;
-    numbers[at++] = index;
-    numbers[at++] = source.byteOffset;
-  }
-  for (const list of [flushes, wordOffsets, rangeOffsets]) {
+  for (const list of [copies, flushes, wordOffsets, rangeOffsets]) {
     numbers.set(list, at);
     at += list.length;
   }
-  numbers[0] = copyTo.length;
+  numbers[0] = copies.length / 3;
   numbers[1] = flushes.length / 2;
   numbers[2] = wordOffsets.length;
   numbers[3] = rangeOffsets.length;
-  numbers[4] = backing.length;
+  numbers[4] = plan.buffers.length;
   numbers[5] = plan.recordOffset;
   numbers[6] = plan.commitOffset;
   numbers[7] = plan.sequence;
-  return { numbers, buffers: backing.map((buffer) => new Uint8Array(buffer)) };
+  return { numbers, buffers: plan.buffers };
 }
 
 /** Bytes the plan stores (the device's bytesWritten counter). */
 export function planBytes(plan: CommitPlan): number {
-  let bytes = plan.copyTo.length * BLOCK_BYTES + plan.record.length + COMMIT_WORD_BYTES + plan.wordOffsets.length * 8;
+  let bytes = (plan.copies.length / 3) * BLOCK_BYTES + plan.record.length + COMMIT_WORD_BYTES;
+  bytes += plan.wordOffsets.length * 8;
   for (const range of plan.rangeBytes) bytes += range.length;
   return bytes;
 }

@@ -26,6 +26,7 @@ import type { RegionInfo, SyncStats } from '../api.js';
 import { MAP_CHUNK_BYTES, PAGE_BYTES, SHOOTDOWN_POLL_MS, SHOOTDOWN_SIGNAL, SHOOTDOWN_TIMEOUT_MS } from '../constants.js';
 import { RegionError } from '../errors.js';
 import type { RegionManager, RegionRef } from '../kernel/region_manager.js';
+import { batchInChunks } from '../kernel/page_batch.js';
 import { CONTROL_MAGIC, CONTROL_VERSION, controlBytes, REGISTERED, type SharedCopyDescription, MAPPER_SLOTS, markBits, MECHANISM_CODE, SLOT_WORD, slotByteOffset, slotWord, takeBits, WORD } from '../map/control_area.js';
 import { finishMeter, startMeter } from '../map/sync_stats.js';
 import { assert } from '../util/assert.js';
@@ -343,14 +344,9 @@ export class WorkingCopy {
     const dirty = this.takeDirty();
     if (dirty.length === 0) return { epoch: this.kernel.info(this.ref).epoch, pages: 0, bytes: 0, linesFlushed: 0, fences: 0, ns: Number(process.hrtime.bigint() - start) };
     const meter = startMeter(this.kernel.device, start);
-    const lastPage = this.pages - 1;
-    const tail = this.info.sizeBytes - lastPage * PAGE_BYTES;
     let result: { epoch: number; pages: number };
     try {
-      result = this.kernel.commitPages(
-        this.ref,
-        dirty.map((page) => ({ page, bytes: page === lastPage && tail < PAGE_BYTES ? zeroTail(this.page(page), tail) : this.page(page) })),
-      );
+      result = this.kernel.commitPages(this.ref, batchInChunks(dirty, this.chunks, MAP_CHUNK_BYTES, this.info.sizeBytes));
     } catch (error) {
       for (const page of dirty) markBits(this.words, page, page + 1); // not committed: keep them dirty
       throw error;
@@ -388,10 +384,4 @@ export class WorkingCopy {
   static slotOffset(slot: number): number {
     return slotByteOffset(slot);
   }
-}
-
-function zeroTail(page: Uint8Array, keep: number): Uint8Array {
-  const copy = page.slice();
-  copy.fill(0, keep);
-  return copy;
 }
