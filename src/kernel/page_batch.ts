@@ -54,17 +54,16 @@ export function batchInChunks(
   const tail = sizeBytes - lastPage * PAGE_BYTES;
   for (let i = 0; i < pages.length; i++) {
     const at = (pages[i] as number) * PAGE_BYTES;
-    const chunk = chunks[Math.floor(at / chunkBytes)];
-    const inside = chunk !== undefined && (at % chunkBytes) + PAGE_BYTES <= chunk.length;
-    assert(inside, 'page batch: a page inside the chunks', at);
-    if (chunk === undefined) continue; // (the assertion threw)
+    const index = Math.floor(at / chunkBytes);
+    const within = at % chunkBytes;
+    const chunk = chunks[index];
+    assert(chunk !== undefined && within + PAGE_BYTES <= chunk.length, 'page batch: a page inside the chunks', at);
     if (pages[i] === lastPage && tail < PAGE_BYTES) {
-      const copy = chunk.slice(at % chunkBytes, at % chunkBytes + PAGE_BYTES).fill(0, tail);
-      buffer[i] = buffers.push(copy) - 1;
+      buffer[i] = buffers.push(chunk.slice(within, within + PAGE_BYTES).fill(0, tail)) - 1;
       continue;
     }
-    buffer[i] = Math.floor(at / chunkBytes);
-    offset[i] = at % chunkBytes;
+    buffer[i] = index;
+    offset[i] = within;
   }
   return { pages, buffers, buffer, offset };
 }
